@@ -1,0 +1,1 @@
+"""Subcommands of the ``prefgym`` CLI, one module each."""
