@@ -34,7 +34,24 @@ CONTROL_TOKENS = (GOOD_TOKEN, BAD_TOKEN)
 TOY_ALPHABET = string.ascii_lowercase + string.digits + " .,\n"
 
 ASSETS = Path(__file__).parent / "assets"
-BUILTIN_TOKENIZER_DIRS = {"prefgym/bpe-8k": ASSETS / "tokenizers" / "bpe-8k"}
+
+
+def builtin_asset_dir(name: str) -> Path | None:
+    """Directory of a shipped asset ``prefgym/<x>``: a tokenizer or a base model (which holds its tokenizer)."""
+    if not name.startswith("prefgym/"):
+        return None
+    short = name.split("/", 1)[1]
+    for kind in ("tokenizers", "models"):
+        path = ASSETS / kind / short
+        if path.is_dir():
+            return path
+    return None
+
+
+def builtin_names(kind: str) -> list[str]:
+    """Names of the shipped assets of one kind (``"tokenizers"`` or ``"models"``)."""
+    root = ASSETS / kind
+    return sorted(f"prefgym/{p.name}" for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
 def load_tokenizer(name_or_path: "str | PreTrainedTokenizerBase") -> "PreTrainedTokenizerBase":
@@ -51,15 +68,11 @@ def load_tokenizer(name_or_path: "str | PreTrainedTokenizerBase") -> "PreTrained
     name = str(name_or_path)
     if name == "prefgym/toy-chars":
         return _toy_char_tokenizer()
-    if name in BUILTIN_TOKENIZER_DIRS:
-        path = BUILTIN_TOKENIZER_DIRS[name]
-        if not (path / "tokenizer.json").exists():
-            raise FileNotFoundError(
-                f"built-in tokenizer {name!r} is missing at {path}; rebuild it with `prefgym pretrain tokenizer`"
-            )
-        return _load_pretrained(str(path))
+    builtin = builtin_asset_dir(name)
+    if builtin is not None:
+        return _load_pretrained(str(builtin))
     if name.startswith("prefgym/"):
-        known = ["prefgym/toy-chars", *BUILTIN_TOKENIZER_DIRS]
+        known = ["prefgym/toy-chars", *builtin_names("tokenizers"), *builtin_names("models")]
         raise ValueError(f"unknown built-in tokenizer {name!r}; built-in tokenizers are {known}")
     return _load_pretrained(name)
 
@@ -74,7 +87,7 @@ def _load_pretrained(name_or_path: str) -> "PreTrainedTokenizerBase":
         raise OSError(
             f"could not load a tokenizer from {name_or_path!r}: pass a local directory with "
             f"tokenizer files, a hub name already in the local HF cache, or a built-in name "
-            f"('prefgym/toy-chars', 'prefgym/bpe-8k'). Cause: {err}"
+            f"('prefgym/toy-chars', or one under prefgym/assets). Cause: {err}"
         ) from err
     return _with_pad(tok)
 
