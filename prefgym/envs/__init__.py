@@ -1,0 +1,1 @@
+"""Token-level preference environments (single and natively batched) and their registry."""
