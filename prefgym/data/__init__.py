@@ -1,0 +1,1 @@
+"""Offline text: the standard library's source, English prose, prompt sets."""
