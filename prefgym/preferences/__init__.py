@@ -9,7 +9,7 @@ Example:
     >>> from prefgym.preferences import build_scorer
     >>> scorer = build_scorer({"_target_": "prefgym.preferences.PEP8Scorer"})
     >>> scorer.score(["def f(a, b):\\n"], ["    return a + b\\n"]).tolist()
-    [-0.0]
+    [0.0]
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ Artefacts of partial generations (a completion ends wherever EOS, a stop string 
   line that is a single ``b``/``r``/``u`` character; such a text is re-checked without
   that one check rather than dropped.
 
-Large batches are split across a lazily created, reused process pool; the calling process
-scores one share itself while the workers score the rest (see ``parallel_threshold``).
+Large batches are split across a lazily created, reused process pool (see
+``parallel_threshold``); small ones are scored in-process, where a pool round trip would cost
+more than it saves.
 
 Example:
     >>> from prefgym.preferences import PEP8Scorer
@@ -46,6 +47,8 @@ import atexit
 import concurrent.futures
 import functools
 import multiprocessing
+import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,14 +56,15 @@ import numpy as np
 
 from prefgym.preferences.base import Scorer
 
-# Measured with benchmarks/scoring.py on 2 cores: pycodestyle needs ~0.4 ms per 300-char
-# completion and a pool round trip ~2 ms, so splitting pays off from about 16 texts.
-DEFAULT_PARALLEL_THRESHOLD = 16
+# Measured with benchmarks/scoring.py on a 2-vCPU VM: pycodestyle needs ~0.5 ms per 300-char
+# completion; 2 workers vs in-process ran 0.87-0.96x at 16 texts, 0.98-1.24x at 32, 1.17-1.31x
+# at 64 and 1.8x at 256 (the vCPUs slow each other down, so short bursts scale poorly).
+DEFAULT_PARALLEL_THRESHOLD = 32
 _TRUNCATION_E901 = "EOF in multi-line"  # TokenError text for input cut inside brackets/strings
 
 _STYLE_CACHE: dict[tuple, Any] = {}  # per process: pycodestyle options are slow to build
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
-_POOL_SIZE = 0
+_POOL_KEY = (0, 0)  # (workers, pid of the process that created the pool)
 
 
 def _style_options(max_line_length: int, ignore: tuple[str, ...] | None, without_e402: bool) -> Any:
@@ -157,24 +161,45 @@ def _count_many(jobs: list[tuple[str, str]], max_line_length: int, ignore: tuple
 
 
 def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
-    global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != workers:
-        shutdown_pool()
-        # forkserver: workers start from a clean process, never a fork of a parent that holds
-        # torch/wandb threads (fork there can deadlock); falls back where it does not exist.
+    global _POOL, _POOL_KEY
+    key = (workers, os.getpid())
+    if _POOL is not None and _POOL_KEY != key:
+        if _POOL_KEY[1] == os.getpid():
+            _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL = None  # after an os.fork (e.g. a subprocess vector env) the workers are not ours
+    if _POOL is None:
+        # fork where it exists: a worker starts in milliseconds and never re-imports the user's
+        # __main__ (spawn/forkserver re-run an unguarded training script, and fail from stdin or
+        # a notebook). The workers only run pure-Python pycodestyle, never torch, so the usual
+        # hazard of forking a process that holds torch/wandb threads does not bite, and a fork
+        # costs milliseconds even from a large parent (copy-on-write).
         methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else None)
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
         _POOL = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        _POOL_SIZE = workers
+        _POOL_KEY = key
     return _POOL
 
 
 def shutdown_pool() -> None:
     """Stop the shared PEP8 worker pool (it restarts on the next large batch)."""
-    global _POOL, _POOL_SIZE
-    if _POOL is not None:
+    global _POOL, _POOL_KEY
+    if _POOL is not None and _POOL_KEY[1] == os.getpid():
         _POOL.shutdown(wait=True, cancel_futures=True)
-    _POOL, _POOL_SIZE = None, 0
+    _POOL, _POOL_KEY = None, (0, 0)
+
+
+def _count_parallel(jobs: list[tuple[str, str]], workers: int, args: tuple) -> list[int]:
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns about fork in a threaded process; see _get_pool for why it is safe
+            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            pool = _get_pool(workers)
+            futures = [pool.submit(_count_many, share, *args) for share in _split(jobs, workers)]
+        return [count for future in futures for count in future.result()]
+    except concurrent.futures.process.BrokenProcessPool as exc:
+        shutdown_pool()
+        warnings.warn(f"PEP8 worker pool broke ({exc}); scoring this batch in-process", RuntimeWarning, stacklevel=3)
+        return _count_many(jobs, *args)
 
 
 atexit.register(shutdown_pool)
@@ -196,7 +221,7 @@ class PEP8Scorer(Scorer):
         ignore: pycodestyle codes to ignore; ``None`` keeps pycodestyle's default list
             (E121,E123,E126,E226,E24,E704,W503,W504), which PHF used.
         honour_noqa: honour ``# noqa`` comments (off: they would be a free reward hack).
-        n_workers: processes that share a large batch, counting the caller (1 = serial).
+        n_workers: worker processes that share a large batch (1 = always serial, in-process).
         parallel_threshold: smallest batch that is split across processes.
 
     Example:
@@ -230,16 +255,12 @@ class PEP8Scorer(Scorer):
         args = (self.max_line_length, None if self.ignore is None else tuple(self.ignore), self.honour_noqa)
         if self.n_workers == 1 or len(jobs) < max(self.parallel_threshold, 2):
             return _count_many(jobs, *args)
-        shares = _split(jobs, self.n_workers)
-        pool = _get_pool(self.n_workers - 1)
-        futures = [pool.submit(_count_many, share, *args) for share in shares[1:]]
-        counts = _count_many(shares[0], *args)  # the caller would only wait: let it work
-        for future in futures:
-            counts.extend(future.result())
-        return counts
+        # The caller only waits (GIL released) rather than scoring a share itself: measured, a
+        # busy caller starves the executor's feeder thread of the GIL and the worker starts late.
+        return _count_parallel(jobs, self.n_workers, args)
 
     def _score(self, prompts: list[str], completions: list[str]) -> dict[str, np.ndarray]:
         violations = np.asarray(self._counts(prompts, completions), dtype=np.int64)
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
         per_char = np.divide(violations, chars, out=np.zeros(len(chars)), where=chars > 0)
-        return {"score": -per_char, "violations": violations, "violations_per_char": per_char}
+        return {"score": 0.0 - per_char, "violations": violations, "violations_per_char": per_char}

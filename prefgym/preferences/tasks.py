@@ -101,7 +101,7 @@ class LengthScorer(Scorer):
 
     Example:
         >>> LengthScorer(target_chars=20).score(["", ""], ["x" * 20, "x" * 30]).tolist()
-        [-0.0, -0.5]
+        [0.0, -0.5]
     """
 
     name = "length"
@@ -114,4 +114,4 @@ class LengthScorer(Scorer):
 
     def _score(self, prompts: list[str], completions: list[str]) -> dict[str, np.ndarray]:
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
-        return {"score": -np.abs(chars - self.target_chars) / self.target_chars, "chars": chars}
+        return {"score": 0.0 - np.abs(chars - self.target_chars) / self.target_chars, "chars": chars}

@@ -86,7 +86,7 @@ class PIIScorer(Scorer):
         counts = np.asarray([self._count(c) for c in completions], dtype=np.int64)
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
         per_char = np.divide(counts, chars, out=np.zeros(len(chars)), where=chars > 0)
-        return {"score": -per_char, "pii_count": counts, "pii_per_char": per_char}
+        return {"score": 0.0 - per_char, "pii_count": counts, "pii_per_char": per_char}
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_scrubber": None}
