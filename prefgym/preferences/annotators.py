@@ -153,7 +153,8 @@ class AnnotatorPool:
             raise ValueError(f"annotator names must be unique in a pool, got {self.names}; pass name=... to each")
         w = np.ones(len(self.annotators)) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (len(self.annotators),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"weights must be {len(self.annotators)} finite non-negative numbers, not all 0; got {weights}")
+            raise ValueError(
+                f"weights must be {len(self.annotators)} finite non-negative numbers, not all 0; got {weights}")
         self.weights = (w / w.sum()).tolist()
         self.seed = int(seed)
         self.name = "pool(" + ",".join(self.names) + ")"
@@ -166,7 +167,8 @@ class AnnotatorPool:
 
             return instantiate(dict(spec), _recursive_=False, _convert_="all")
         if not hasattr(spec, "annotate"):
-            raise TypeError(f"pool members need annotate(); got {type(spec).__name__} (wrap scorers in BoltzmannAnnotator)")
+            raise TypeError(
+                f"pool members need annotate(); got {type(spec).__name__} (wrap scorers in BoltzmannAnnotator)")
         return spec
 
     def annotate(self, prompts: Sequence[str], a: Sequence[str], b: Sequence[str]) -> Annotations:
