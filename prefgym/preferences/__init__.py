@@ -27,7 +27,7 @@ from prefgym.preferences.base import (
 )
 from prefgym.preferences.composite import WeightedSum
 from prefgym.preferences.dataset import load_preference_dataset, make_preference_dataset
-from prefgym.preferences.pep8 import PEP8Scorer, count_violations, shutdown_pool
+from prefgym.preferences.pep8 import PEP8Scorer, check_text, count_violations, shutdown_pool
 from prefgym.preferences.tasks import ArithmeticScorer, LengthScorer, TargetCharScorer, parse_problem
 from prefgym.preferences.text import PIIScorer, SentimentScorer
 
@@ -50,6 +50,7 @@ __all__ = [
     "bradley_terry",
     "build_scorer",
     "check_scores",
+    "check_text",
     "count_violations",
     "load_preference_dataset",
     "make_preference_dataset",

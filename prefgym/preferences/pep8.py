@@ -26,9 +26,11 @@ Artefacts of partial generations (a completion ends wherever EOS, a stop string 
   is a method and method spacing (E301, one blank line) is the right rule for it.
 * ``# noqa`` comments are **not honoured** by default (``honour_noqa=False``): otherwise
   a policy learns to append ``# noqa`` to every line and earn a perfect score.
-* pycodestyle 2.x crashes (IndexError in E402's ``_is_string_literal``) on a module-level
-  line that is a single ``b``/``r``/``u`` character; such a text is re-checked without
-  that one check rather than dropped.
+* pycodestyle 2.x crashes on some odd input (IndexError in E402 on a module-level line
+  that is a lone ``b``/``r``/``u``; in E12x continuation-line checks on garbage). The crashing
+  check is skipped for that line only and counted in the ``checker_crashes`` part, rather
+  than losing the text (PHF scored such texts 0). Lines are split as Python reads a file
+  (universal newlines, ``\\n`` only), not by ``str.splitlines``.
 
 Large batches are split across a lazily created, reused process pool (see
 ``parallel_threshold``); small ones are scored in-process, where a pool round trip would cost
@@ -46,6 +48,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import functools
+import inspect
 import multiprocessing
 import os
 import warnings
@@ -67,24 +70,22 @@ _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _POOL_KEY = (0, 0)  # (workers, pid of the process that created the pool)
 
 
-def _style_options(max_line_length: int, ignore: tuple[str, ...] | None, without_e402: bool) -> Any:
-    key = (max_line_length, ignore, without_e402)
+def _style_options(max_line_length: int, ignore: tuple[str, ...] | None) -> Any:
+    key = (max_line_length, ignore)
     if key not in _STYLE_CACHE:
         import pycodestyle
 
         kwargs: dict[str, Any] = {"quiet": True, "max_line_length": max_line_length}
         if ignore is not None:
             kwargs["ignore"] = list(ignore)
-        options = pycodestyle.StyleGuide(**kwargs).options
-        if without_e402:
-            options.logical_checks = [c for c in options.logical_checks if c[0] != "module_imports_on_top_of_file"]
-        _STYLE_CACHE[key] = options
+        _STYLE_CACHE[key] = pycodestyle.StyleGuide(**kwargs).options
     return _STYLE_CACHE[key]
 
 
 @functools.lru_cache(maxsize=1)
-def _checker_classes() -> tuple[type, type]:
-    """A report that records (line, column, code) and a checker that can ignore ``# noqa``."""
+def _checker_classes() -> tuple[type, type, type]:
+    """A report that records violations, a checker that survives pycodestyle's own crashes on
+    odd input, and one that also ignores ``# noqa``."""
     import pycodestyle
 
     class Report(pycodestyle.BaseReport):
@@ -98,11 +99,71 @@ def _checker_classes() -> tuple[type, type]:
                 self.found.append((line_number, offset, code, text))
             return code
 
-    class NoNoqaChecker(pycodestyle.Checker):
+    class GuardedChecker(pycodestyle.Checker):
+        crashes = 0
+
+        def run_check(self, check: Any, argument_names: list[str]) -> Any:
+            # One buggy check on one line (e.g. E402 on a lone 'b', E12x on stray '\r') skips
+            # that check there and is counted, instead of losing the whole text.
+            try:
+                result = super().run_check(check, argument_names)
+                return list(result) if inspect.isgenerator(result) else result
+            except Exception:
+                self.crashes += 1
+                return None
+
+    class NoNoqaChecker(GuardedChecker):
         # Checks receive ``noqa`` as an argument read from this attribute; pin it to False.
         noqa = property(lambda self: False, lambda self, value: None)
 
-    return Report, NoNoqaChecker
+    return Report, GuardedChecker, NoNoqaChecker
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as pycodestyle reads a file: universal newlines, split on '\n' only (not on the
+    form feeds, '\x1c' or '\u2028' that str.splitlines also splits on but Python does not)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def check_text(
+    prompt: str,
+    completion: str,
+    max_line_length: int = 79,
+    ignore: tuple[str, ...] | None = None,
+    honour_noqa: bool = False,
+) -> tuple[list[tuple[int, int, str, str]], int]:
+    """(violations on the completion, number of pycodestyle checks that crashed and were skipped)."""
+    if not completion:
+        return [], 0
+    text = prompt + completion
+    if not text.endswith(("\n", "\r")):
+        text += "\n"  # W292 is an artefact of where generation stopped
+    prompt_lines = _lines(prompt)
+    if not prompt_lines:
+        first_line, first_col = 1, 0
+    elif prompt.endswith(("\n", "\r")):
+        first_line, first_col = len(prompt_lines) + 1, 0
+    else:  # the completion continues the prompt's last line
+        first_line, first_col = len(prompt_lines), len(prompt_lines[-1])
+    report_cls, guarded_cls, no_noqa_cls = _checker_classes()
+    options = _style_options(max_line_length, ignore)
+    report = report_cls(options)
+    checker = (guarded_cls if honour_noqa else no_noqa_cls)(lines=_lines(text), options=options, report=report)
+    try:
+        checker.check_all()
+    except Exception:  # a crash outside the checks (tokenizer bookkeeping): keep what was found
+        checker.crashes += 1
+    found = []
+    for line, col, code, message in report.found:
+        if line < first_line or (line == first_line and col < first_col):
+            continue  # the prompt's own style is not the policy's doing
+        if code == "W391" or (code == "E901" and _TRUNCATION_E901 in message):
+            continue
+        found.append((line, col, code, message))
+    return found, checker.crashes
 
 
 def count_violations(
@@ -118,46 +179,17 @@ def count_violations(
         >>> [v[2] for v in count_violations("def f(a, b):\\n", "    return f(a,b)\\n")]
         ['E231']
     """
-    if not completion:
-        return []
-    import pycodestyle
-
-    text = prompt + completion
-    if not text.endswith("\n"):
-        text += "\n"  # W292 is an artefact of where generation stopped
-    lines = text.splitlines(keepends=True)
-    prompt_lines = prompt.splitlines(keepends=True)
-    if not prompt_lines:
-        first_line, first_col = 1, 0
-    elif prompt.endswith(("\n", "\r")):
-        first_line, first_col = len(prompt_lines) + 1, 0
-    else:  # the completion continues the prompt's last line
-        first_line, first_col = len(prompt_lines), len(prompt_lines[-1])
-    report_cls, no_noqa_cls = _checker_classes()
-    checker_cls = pycodestyle.Checker if honour_noqa else no_noqa_cls
-    for without_e402 in (False, True):
-        options = _style_options(max_line_length, ignore, without_e402)
-        report = report_cls(options)
-        try:
-            checker_cls(lines=list(lines), options=options, report=report).check_all()
-            break
-        except IndexError:
-            if without_e402:
-                raise
-    found = []
-    for line, col, code, message in report.found:
-        if line < first_line or (line == first_line and col < first_col):
-            continue  # the prompt's own style is not the policy's doing
-        if code == "W391" or (code == "E901" and _TRUNCATION_E901 in message):
-            continue
-        found.append((line, col, code, message))
-    return found
+    return check_text(prompt, completion, max_line_length, ignore, honour_noqa)[0]
 
 
 def _count_many(jobs: list[tuple[str, str]], max_line_length: int, ignore: tuple[str, ...] | None,
-                honour_noqa: bool) -> list[int]:
-    """Violation counts for (prompt, completion) pairs; module level so a worker can run it."""
-    return [len(count_violations(p, c, max_line_length, ignore, honour_noqa)) for p, c in jobs]
+                honour_noqa: bool) -> list[tuple[int, int]]:
+    """(violations, crashed checks) per (prompt, completion); module level so a worker can run it."""
+    out = []
+    for prompt, completion in jobs:
+        found, crashes = check_text(prompt, completion, max_line_length, ignore, honour_noqa)
+        out.append((len(found), crashes))
+    return out
 
 
 def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
@@ -188,7 +220,7 @@ def shutdown_pool() -> None:
     _POOL, _POOL_KEY = None, (0, 0)
 
 
-def _count_parallel(jobs: list[tuple[str, str]], workers: int, args: tuple) -> list[int]:
+def _count_parallel(jobs: list[tuple[str, str]], workers: int, args: tuple) -> list[tuple[int, int]]:
     try:
         with warnings.catch_warnings():
             # Python >= 3.12 warns about fork in a threaded process; see _get_pool for why it is safe
@@ -250,7 +282,7 @@ class PEP8Scorer(Scorer):
         self.n_workers = int(n_workers)
         self.parallel_threshold = int(parallel_threshold)
 
-    def _counts(self, prompts: list[str], completions: list[str]) -> list[int]:
+    def _counts(self, prompts: list[str], completions: list[str]) -> list[tuple[int, int]]:
         jobs = list(zip(prompts, completions))
         args = (self.max_line_length, None if self.ignore is None else tuple(self.ignore), self.honour_noqa)
         if self.n_workers == 1 or len(jobs) < max(self.parallel_threshold, 2):
@@ -260,7 +292,9 @@ class PEP8Scorer(Scorer):
         return _count_parallel(jobs, self.n_workers, args)
 
     def _score(self, prompts: list[str], completions: list[str]) -> dict[str, np.ndarray]:
-        violations = np.asarray(self._counts(prompts, completions), dtype=np.int64)
+        counts = np.asarray(self._counts(prompts, completions), dtype=np.int64).reshape(-1, 2)
+        violations, crashes = counts[:, 0], counts[:, 1]
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
         per_char = np.divide(violations, chars, out=np.zeros(len(chars)), where=chars > 0)
-        return {"score": 0.0 - per_char, "violations": violations, "violations_per_char": per_char}
+        return {"score": 0.0 - per_char, "violations": violations, "violations_per_char": per_char,
+                "checker_crashes": crashes}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prefgym.preferences import PEP8Scorer, count_violations, shutdown_pool
+from prefgym.preferences import PEP8Scorer, check_text, count_violations, shutdown_pool
 
 SIG = "def f(a, b):\n"
 
@@ -64,10 +64,21 @@ def test_noqa_is_ignored_unless_asked():
     assert codes(SIG, completion, honour_noqa=True) == []
 
 
-def test_pycodestyle_index_error_is_worked_around():
+def test_pycodestyle_crashes_skip_one_check_and_are_counted():
     # pycodestyle's E402 check indexes line[1] of a one-character 'b'/'r'/'u' logical line
-    assert codes("", "b") == []
-    assert codes("", "b\nx=1\n") == ["E225"]
+    assert check_text("", "b") == ([], 1)
+    assert check_text("", "b\nx=1\n") == ([(2, 1, "E225", "E225 missing whitespace around operator")], 1)
+    # E12x (continuation lines) crashes on this garbage; the other checks still report
+    found, crashes = check_text("", "){b0+}3*}) \"\r\"\tr02a}\\\n 12 2):{.b{2:*+  )1(")
+    assert crashes == 1 and "E202" in [v[2] for v in found]
+    parts = PEP8Scorer(n_workers=1).score_parts(["", ""], ["b", "x = 1\n"])
+    assert parts["checker_crashes"].tolist() == [1, 0]
+
+
+def test_lines_split_like_python_reads_a_file():
+    # str.splitlines would split at the form feed and U+2028 and report bogus indentation errors
+    assert codes("def f(a):\n", "    x = 1\x0c\n    y=2\u2028\n") == ["E225"]
+    assert codes("def f(a):\r\n", "    return a+1 \r\n") == ["W291"]
 
 
 def test_empty_completion_scores_zero():
