@@ -116,6 +116,20 @@ def evaluate(cfg: Any, model: Any, tokenizer: Any, objective: Any) -> dict[str, 
                            seed=cfg.train.seed)
 
 
+def compose(overrides: list[str] | None = None) -> Any:
+    """The app's config with ``overrides``, without running it (for tests and notebooks).
+
+    Example:
+        >>> compose(["objective=awr"]).objective.alpha
+        0.05
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="pretrain", overrides=list(overrides or []))
+
+
 def cli(argv: list[str] | None = None) -> int:
     """Run the Hydra app with ``argv`` (the arguments after ``prefgym pretrain``)."""
     import hydra
