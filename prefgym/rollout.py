@@ -84,16 +84,23 @@ def sample_tokens(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     logprobs = torch.log_softmax(logits, dim=-1)  # (B, V)
-    tokens = torch.multinomial(logprobs.exp(), 1, generator=generator).squeeze(-1)  # (B,)
+    # Inverse-CDF sampling: one uniform number per row. torch.multinomial (and the Gumbel
+    # trick) draw one random number per vocabulary entry, which dominates a CPU decode step.
+    cdf = logprobs.exp().cumsum(-1)  # (B, V)
+    uniform = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device)  # (B, 1)
+    # right=True skips zero-probability tokens (flat stretches of the CDF).
+    tokens = torch.searchsorted(cdf, uniform * cdf[:, -1:], right=True).squeeze(-1)  # (B,)
+    tokens = tokens.clamp_(max=cdf.shape[-1] - 1)
     return tokens, logprobs.gather(-1, tokens[:, None]).squeeze(-1)
 
 
 @functools.lru_cache(maxsize=32)
-def _cache_argument(model_class: type) -> str:
+def _forward_arguments(model_class: type) -> tuple[str, bool]:
     # transformers 5.x renamed `past_key_values` to `cache` in forward(); older releases and
-    # many remote models still use the old name.
+    # many remote models still use the old name. `logits_to_keep` (when there) saves the
+    # vocabulary projection of every prompt position at prefill.
     params = inspect.signature(model_class.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+    return ("cache" if "cache" in params else "past_key_values"), "logits_to_keep" in params
 
 
 def model_step(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -101,8 +108,11 @@ def model_step(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: 
     """One cached forward; return ``(last-position logits (B, V), cache)`` on any transformers version."""
     kwargs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
               "use_cache": True}
+    cache_name, has_logits_to_keep = _forward_arguments(type(model))
+    if has_logits_to_keep:
+        kwargs["logits_to_keep"] = 1
     if cache is not None:
-        kwargs[_cache_argument(type(model))] = cache
+        kwargs[cache_name] = cache
     out = model(**kwargs)
     new_cache = getattr(out, "cache", None)
     if new_cache is None:
