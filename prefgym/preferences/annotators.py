@@ -195,3 +195,7 @@ class AnnotatorPool:
         """(choice, margin) for one comparison by one drawn annotator."""
         choice, margin = self.label_batch([prompt], [a], [b])
         return int(choice[0]), float(margin[0])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"_target_": "prefgym.preferences.AnnotatorPool", "annotators": [a.to_config() for a in self.annotators],
+                "weights": list(self.weights), "seed": self.seed}

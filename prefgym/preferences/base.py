@@ -170,7 +170,11 @@ class Scorer:
         return config
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "_target_")
+        try:
+            config = self.to_config()
+        except TypeError:  # e.g. a wrapped lambda: still printable, just not rebuildable
+            return f"{type(self).__name__}(name={self.name!r})"
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "_target_")
         return f"{type(self).__name__}({args})"
 
 

@@ -88,3 +88,15 @@ def test_pool_rejects_duplicate_names_and_bad_weights():
         AnnotatorPool([ann, BoltzmannAnnotator(LENGTH)])
     with pytest.raises(ValueError, match="weights"):
         AnnotatorPool([ann], weights=[-1.0])
+
+
+def test_annotator_configs_rebuild_the_same_labels():
+    from hydra.utils import instantiate
+
+    pool = AnnotatorPool([BoltzmannAnnotator(LENGTH, temperature=0.5, flip_prob=0.1, seed=2, name="x"),
+                          BoltzmannAnnotator(LENGTH, temperature=0.0, seed=3, name="y")], weights=[1, 2], seed=4)
+    rebuilt = instantiate(pool.to_config(), _recursive_=False, _convert_="all")
+    prompts, a, b = ["p"] * 64, ["abc"] * 64, ["abcdef"] * 64
+    first, second = pool.annotate(prompts, a, b), rebuilt.annotate(prompts, a, b)
+    np.testing.assert_array_equal(first.choice, second.choice)
+    np.testing.assert_array_equal(first.annotator_id, second.annotator_id)
