@@ -50,6 +50,7 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import threading
 import types
 import warnings
 from collections.abc import Sequence
@@ -68,6 +69,7 @@ _TRUNCATION_E901 = "EOF in multi-line"  # TokenError text for input cut inside b
 _STYLE_CACHE: dict[tuple, Any] = {}  # per process: pycodestyle options are slow to build
 _POOL: concurrent.futures.ProcessPoolExecutor | None = None
 _POOL_KEY = (0, 0)  # (workers, pid of the process that created the pool)
+_POOL_LOCK = threading.Lock()  # two threads scoring at once must not both create a pool
 
 
 def _style_options(max_line_length: int, ignore: tuple[str, ...] | None) -> Any:
@@ -193,6 +195,11 @@ def _count_many(jobs: list[tuple[str, str]], max_line_length: int, ignore: tuple
 
 
 def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    with _POOL_LOCK:
+        return _get_pool_locked(workers)
+
+
+def _get_pool_locked(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     global _POOL, _POOL_KEY
     key = (workers, os.getpid())
     if _POOL is not None and _POOL_KEY != key:
@@ -215,9 +222,10 @@ def _get_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 def shutdown_pool() -> None:
     """Stop the shared PEP8 worker pool (it restarts on the next large batch)."""
     global _POOL, _POOL_KEY
-    if _POOL is not None and _POOL_KEY[1] == os.getpid():
-        _POOL.shutdown(wait=True, cancel_futures=True)
-    _POOL, _POOL_KEY = None, (0, 0)
+    with _POOL_LOCK:
+        if _POOL is not None and _POOL_KEY[1] == os.getpid():
+            _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL, _POOL_KEY = None, (0, 0)
 
 
 def _count_parallel(jobs: list[tuple[str, str]], workers: int, args: tuple) -> list[tuple[int, int]]:
