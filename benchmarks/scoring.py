@@ -152,6 +152,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    load_before = os.getloadavg()[0]  # other processes on a shared machine skew the pool figures
     start = time.perf_counter()
     PEP8Scorer(n_workers=2, parallel_threshold=2).score(*stdlib_functions(4))
     pool_start_s = time.perf_counter() - start  # one-off: fork 2 workers
@@ -173,7 +174,8 @@ def main() -> None:
     console = Console()
     console.print(table)
     console.print(pool_table)
-    console.print(f"pool start-up (once per process): {pool_start_s:.2f} s")
+    console.print(f"pool start-up (once per process): {pool_start_s:.2f} s; "
+                  f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     atomic_write_json(args.json, {
         "batch": args.batch, "repeats": args.repeats, "results": results, "pep8_pool_by_batch": threshold,
         "pool_start_s": pool_start_s, "cpu_count": os.cpu_count(), "load_avg": list(os.getloadavg()),
