@@ -60,7 +60,8 @@ def test_policy_with_a_smaller_vocabulary_is_refused(tmp_path):
 
 @pytest.mark.slow  # a fresh interpreter importing torch + transformers: ~15 s on a loaded 2-core CPU
 def test_module_entry_point_runs(tmp_path):
-    cmd = [sys.executable, "-m", "prefgym.pretrain", *FAST, "train.steps=1", "eval.enabled=false", f"run_dir={tmp_path}"]
+    cmd = [sys.executable, "-m", "prefgym.pretrain", *FAST, "train.steps=1", "eval.enabled=false",
+           f"run_dir={tmp_path}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "model" / "model.safetensors").exists()

@@ -49,7 +49,9 @@ def sample(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: i
 
     tokenizer.padding_side = "left"  # generation appends on the right; left padding keeps prompts adjacent
     bos = tokenizer.eos_token
-    texts = [conditional_prompt(p) if conditional else (p or bos) for p in prompts]
+    # An unconditional sample starts where a training document starts: right after EOS.
+    texts = [(bos + conditional_prompt("") if not p else conditional_prompt(p)) if conditional else (p or bos)
+             for p in prompts]
     extra = {"bad_words_ids": [[i] for i in blocked_ids(tokenizer, "bad")]} if conditional else {}
     out: list[str] = []
     torch.manual_seed(seed)

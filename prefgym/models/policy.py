@@ -78,7 +78,9 @@ def resolve_model_path(name_or_path: str | Path) -> str:
     return name
 
 
-def load_policy(name_or_path: str | Path, device: str = "cpu", dtype: "torch.dtype | str | None" = None) -> "PreTrainedModel":
+def load_policy(
+    name_or_path: str | Path, device: str = "cpu", dtype: "torch.dtype | str | None" = None
+) -> "PreTrainedModel":
     """Load a causal LM by built-in name, local folder or cached hub name, in eval mode on ``device``.
 
     Example:
