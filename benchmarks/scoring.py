@@ -99,8 +99,8 @@ def run(batch: int, repeats: int) -> list[dict]:
     ar_prompts, ar_completions = arithmetic(batch)
     cases = [
         ("pep8 (serial)", PEP8Scorer(n_workers=1), code_prompts, code),
-        ("pep8 (2 workers)", PEP8Scorer(n_workers=2, parallel_threshold=2), code_prompts, code),
-        ("pep8 (default)", PEP8Scorer(), code_prompts, code),
+        ("pep8 (2 workers)", PEP8Scorer(n_workers=2, parallel_threshold=2, adaptive=False), code_prompts, code),
+        ("pep8 (default: pool when >= 32 texts and a core is idle)", PEP8Scorer(), code_prompts, code),
         ("sentiment (VADER)", SentimentScorer(), empty, prose),
         ("pii (scrubadub)", PIIScorer(), empty, prose),
         ("arithmetic", ArithmeticScorer(), ar_prompts, ar_completions),
@@ -125,7 +125,8 @@ def pool_threshold(repeats: int, sizes: tuple[int, ...] = (16, 24, 32, 64, 128, 
 
     Serial and pooled runs alternate so that load from other processes hits both alike.
     """
-    serial_scorer, pooled_scorer = PEP8Scorer(n_workers=1), PEP8Scorer(n_workers=2, parallel_threshold=2)
+    serial_scorer = PEP8Scorer(n_workers=1)
+    pooled_scorer = PEP8Scorer(n_workers=2, parallel_threshold=2, adaptive=False)
     rows = []
     for size in sizes:
         prompts, code = stdlib_functions(size, seed=size)
@@ -154,7 +155,7 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]  # other processes on a shared machine skew the pool figures
     start = time.perf_counter()
-    PEP8Scorer(n_workers=2, parallel_threshold=2).score(*stdlib_functions(4))
+    PEP8Scorer(n_workers=2, parallel_threshold=2, adaptive=False).score(*stdlib_functions(4))
     pool_start_s = time.perf_counter() - start  # one-off: fork 2 workers
     results = run(args.batch, args.repeats)
     threshold = pool_threshold(2 * args.repeats + 1)

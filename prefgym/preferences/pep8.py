@@ -34,7 +34,7 @@ Artefacts of partial generations (a completion ends wherever EOS, a stop string 
 
 Large batches are split across a lazily created, reused process pool (see
 ``parallel_threshold``); small ones are scored in-process, where a pool round trip would cost
-more than it saves.
+more than it saves, and so is every batch while the machine has no idle core.
 
 Example:
     >>> from prefgym.preferences import PEP8Scorer
@@ -64,6 +64,7 @@ from prefgym.preferences.base import Scorer
 # completion; 2 workers vs in-process ran 0.87-0.96x at 16 texts, 0.98-1.24x at 32, 1.17-1.31x
 # at 64 and 1.8x at 256 (the vCPUs slow each other down, so short bursts scale poorly).
 DEFAULT_PARALLEL_THRESHOLD = 32
+_BUSY_MARGIN = 0.5  # the pool is skipped while the 1-minute load average exceeds cores - this
 _TRUNCATION_E901 = "EOF in multi-line"  # TokenError text for input cut inside brackets/strings
 
 _STYLE_CACHE: dict[tuple, Any] = {}  # per process: pycodestyle options are slow to build
@@ -245,6 +246,20 @@ def _count_parallel(jobs: list[tuple[str, str]], workers: int, args: tuple) -> l
 atexit.register(shutdown_pool)
 
 
+def machine_is_busy() -> bool:
+    """True when the 1-minute load average leaves no idle core for a worker.
+
+    Measured under load 5 on 2 cores, a 2-worker split ran at 0.5-0.9x of in-process scoring:
+    the workers only queue behind other processes, so the pool is skipped then.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average (Windows): assume a core is free
+        return False
+    return load > cores - _BUSY_MARGIN
+
+
 def _split(jobs: list[tuple[str, str]], parts: int) -> list[list[tuple[str, str]]]:
     """Contiguous shares of roughly equal character count (pycodestyle time ~ length)."""
     sizes = np.cumsum([len(p) + len(c) for p, c in jobs])
@@ -263,6 +278,8 @@ class PEP8Scorer(Scorer):
         honour_noqa: honour ``# noqa`` comments (off: they would be a free reward hack).
         n_workers: worker processes that share a large batch (1 = always serial, in-process).
         parallel_threshold: smallest batch that is split across processes.
+        adaptive: score in-process while the machine is busy (``machine_is_busy``); results
+            are identical either way, only the speed differs.
 
     Example:
         >>> PEP8Scorer().score(["def f(a, b):\\n"], ["    return (a,b)\\n"]).round(4).tolist()  # 1 E231 / 17 chars
@@ -278,6 +295,7 @@ class PEP8Scorer(Scorer):
         honour_noqa: bool = False,
         n_workers: int = 2,
         parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
+        adaptive: bool = True,
         name: str | None = None,
         temperature: float = 1.0,
     ) -> None:
@@ -289,11 +307,12 @@ class PEP8Scorer(Scorer):
         self.honour_noqa = bool(honour_noqa)
         self.n_workers = int(n_workers)
         self.parallel_threshold = int(parallel_threshold)
+        self.adaptive = bool(adaptive)
 
     def _counts(self, prompts: list[str], completions: list[str]) -> list[tuple[int, int]]:
         jobs = list(zip(prompts, completions))
         args = (self.max_line_length, None if self.ignore is None else tuple(self.ignore), self.honour_noqa)
-        if self.n_workers == 1 or len(jobs) < max(self.parallel_threshold, 2):
+        if self.n_workers == 1 or len(jobs) < max(self.parallel_threshold, 2) or (self.adaptive and machine_is_busy()):
             return _count_many(jobs, *args)
         # The caller only waits (GIL released) rather than scoring a share itself: measured, a
         # busy caller starves the executor's feeder thread of the GIL and the worker starts late.

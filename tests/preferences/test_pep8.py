@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from prefgym.preferences import PEP8Scorer, check_text, count_violations, shutdown_pool
+from prefgym.preferences import PEP8Scorer, check_text, count_violations, pep8, shutdown_pool
 
 SIG = "def f(a, b):\n"
 
@@ -98,9 +98,20 @@ def test_process_pool_equals_serial():
     prompts, completions = [SIG] * 60, [snippets[i % len(snippets)] * (1 + i % 3) for i in range(60)]
     serial = PEP8Scorer(n_workers=1).score_parts(prompts, completions)
     try:
-        pooled = PEP8Scorer(n_workers=2, parallel_threshold=2).score_parts(prompts, completions)
+        pooled = PEP8Scorer(n_workers=2, parallel_threshold=2, adaptive=False).score_parts(prompts, completions)
+        assert pep8._POOL is not None  # the pool really ran
     finally:
         shutdown_pool()
     for key in serial:
         np.testing.assert_array_equal(pooled[key], serial[key])
     assert serial["violations"].sum() > 30
+
+
+def test_busy_machine_scores_in_process(monkeypatch):
+    monkeypatch.setattr(pep8.os, "getloadavg", lambda: (99.0, 99.0, 99.0))
+    assert pep8.machine_is_busy()
+    shutdown_pool()
+    PEP8Scorer(n_workers=2, parallel_threshold=2).score([SIG] * 4, ["    x=1\n"] * 4)
+    assert pep8._POOL is None
+    monkeypatch.setattr(pep8.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not pep8.machine_is_busy()
