@@ -144,7 +144,11 @@ def pretrain(model: Any, objective: Any, blocks: dict[str, np.ndarray], settings
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = dict(config if config is not None else asdict(settings))
-    head = torch.nn.Linear(model.config.hidden_size, 1) if objective.value_head else None
+    head = None
+    if objective.value_head:
+        with torch.random.fork_rng(devices=[]):  # seeded, so a run does not depend on earlier RNG use
+            torch.manual_seed(settings.seed)
+            head = torch.nn.Linear(model.config.hidden_size, 1)
     params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.95))
     step = _start(out, model, head, optimizer, config, resume)

@@ -20,8 +20,9 @@ TINY = dict(n_layer=1, n_embd=32, n_head=2, n_positions=32)
 def random_blocks(n: int = 12, t: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     ids = rng.integers(3, 200, size=(n, t + 1))
-    scores = np.where(ids % 2 == 0, -1.0, 0.0).astype(np.float32)  # a score the value head can learn
-    return {"input_ids": ids[:, :-1], "labels": ids[:, 1:], "token_scores": scores[:, 1:]}
+    # The score of label t depends on input token t (as segment scores do), so V(prefix) can learn it.
+    scores = np.where(ids[:, :-1] % 2 == 0, -1.0, 0.0).astype(np.float32)
+    return {"input_ids": ids[:, :-1], "labels": ids[:, 1:], "token_scores": scores}
 
 
 def settings(**kw) -> TrainSettings:
