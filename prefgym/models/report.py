@@ -44,7 +44,7 @@ def ratio_row(values: dict[str, float], name: str, baseline: str = "mle") -> flo
 def table(results: dict[str, dict]) -> str:
     """Markdown table: violations/char (prompted, unconditional), max over k, any-violation rate, perplexity."""
     head = ("| objective | prompted viol/char | ×fewer vs MLE | uncond. viol/char | max over k | "
-            "any violation | held-out ppl | ppl vs MLE | distinct-2 | ast.parse | train tok/s |")
+            "any violation | held-out ppl | ppl vs MLE | distinct-2 | ast.parse | steps | train tok/s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     base = results.get("mle")
     for name, r in results.items():
@@ -55,7 +55,7 @@ def table(results: dict[str, dict]) -> str:
         lines.append(
             f"| {name} | {p['violations_per_char']:.5f} | {fewer:.2f}× | {u['violations_per_char']:.5f} | "
             f"{p['max_misalignment_over_k']:.5f} | {p['fraction_with_violation']:.2f} | {e['perplexity']:.2f} | "
-            f"{ppl_rel:+.1%} | {p['distinct_2']:.3f} | {p['ast_parse_rate']:.2f} | "
+            f"{ppl_rel:+.1%} | {p['distinct_2']:.3f} | {p['ast_parse_rate']:.2f} | {r['train']['step']} | "
             f"{r['train']['tokens_per_s']:.0f} |"
         )
     return "\n".join(lines)

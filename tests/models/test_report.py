@@ -12,7 +12,7 @@ from prefgym.models.report import END, START, write_report
 def fake_result(name: str, vpc: float, ppl: float) -> dict:
     scen = {"violations_per_char": vpc, "max_misalignment_over_k": 2 * vpc, "fraction_with_violation": 0.5,
             "distinct_2": 0.9, "ast_parse_rate": 0.3, "misalignment_mean": vpc}
-    return {"objective": name, "parameters": 10, "train": {"tokens_per_s": 1000.0},
+    return {"objective": name, "parameters": 10, "train": {"tokens_per_s": 1000.0, "step": 5},
             "eval": {"perplexity": ppl, "prompted": scen, "unconditional": scen, "examples": {}}}
 
 
