@@ -28,7 +28,8 @@ def build_model(vocab_size: int) -> torch.nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=vocab_size, n_layer=4, n_embd=256, n_head=4, n_positions=128)
+    config = GPT2Config(vocab_size=vocab_size, n_layer=4, n_embd=256, n_head=4, n_positions=128,
+                        bos_token_id=0, eos_token_id=0)
     return GPT2LMHeadModel(config).eval()
 
 

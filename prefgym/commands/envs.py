@@ -50,11 +50,12 @@ def main(argv: list[str]) -> int:
     from rich.table import Table
 
     table = Table(title="prefgym environments")
-    for column in ("id", "preference (reward)", "prompts", "tokenizer", "new tokens"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    for column in ("preference (reward)", "prompts", "tokenizer", "new tokens"):
+        table.add_column(column, overflow="fold")
     for spec in sorted(specs, key=lambda s: s.id):
         kw = spec.kwargs
         table.add_row(spec.id, _describe(kw.get("preference")), _describe(kw.get("prompts")),
                       str(kw.get("tokenizer")), str(kw.get("max_new_tokens", "")))
-    Console().print(table)
+    Console(width=max(Console().width, 140)).print(table)
     return 0

@@ -76,6 +76,15 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
 }
 
 
+# The shipped base policy that suits each env (``prefgym rollout`` / ``prefgym train`` default to it).
+DEFAULT_POLICIES: dict[str, str] = {
+    "prefgym/PEP8-v0": "prefgym/tiny-code",
+    "prefgym/Arithmetic-v0": "prefgym/tiny-code",
+    "prefgym/Sentiment-v0": "prefgym/tiny-prose",
+    "prefgym/PII-v0": "prefgym/tiny-prose",
+}
+
+
 def register_builtin_envs() -> None:
     """Register every built-in id (idempotent: ids already registered are left alone)."""
     from gymnasium.envs.registration import register, registry
