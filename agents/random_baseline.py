@@ -41,6 +41,7 @@ class UniformPolicy(torch.nn.Module):
         # A zero LM head, so hooks on the output embeddings (value heads) see a forward like a real LM's.
         self.lm_head = torch.nn.Linear(1, vocab_size, bias=False)
         torch.nn.init.zeros_(self.lm_head.weight)
+        self.lm_head.requires_grad_(False)  # nothing to learn
 
     def get_output_embeddings(self) -> torch.nn.Module:
         return self.lm_head
