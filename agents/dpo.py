@@ -15,7 +15,11 @@ skipped (counted in ``data/skipped_ties``); K-wise rankings contribute all their
 The agent follows prefgym's agent protocol (``act`` / ``train_step`` / ``learn`` / ``save`` /
 ``load``): one ``train_step`` is one optimiser step on a minibatch of pairs, so the same
 training loop, checkpoints and evaluation as the RL agents apply. Its data is a comparisons
-source (:func:`prefgym.reward.load_comparisons`: JSONL, HF dataset, rows) or comparisons.
+source (:func:`prefgym.reward.load_comparisons`: JSONL, HF dataset, rows) or comparisons; with
+no data it builds its own on the first ``train_step``: ``num_pairs`` pairs of two samples of the
+reference policy per env prompt, labelled by a simulated annotator over the env's reward (the
+usual "DPO on self-generated, preference-labelled pairs" setup), so ``prefgym train agent=dpo``
+works on any env.
 
 Example:
     >>> import torch
@@ -52,7 +56,11 @@ class DPOConfig:
     max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
     max_prompt_tokens: int = 64  # prompts are left-truncated to this many tokens
     max_completion_tokens: int = 64  # completions are right-truncated to this many tokens
-    data: Any = None  # comparisons source (path, HF dataset, rows); or pass comparisons to the agent
+    data: Any = None  # comparisons source (path, HF dataset, rows); None: sample pairs on the env (below)
+    num_pairs: int = 512  # data=None: pairs of two reference-policy samples per env prompt ...
+    annotator_temperature: float = 0.0  # ... labelled by a Boltzmann annotator over the env's reward
+    flip_prob: float = 0.0  # ... with this label-flip rate
+    sample_rollouts: bool = True  # train_step also samples one env batch (for training curves)
     tokenizer: str = "prefgym/bpe-8k"  # the policy's tokenizer (name or path)
     temperature: float = 1.0  # sampling temperature of act()
     seed: int = 0  # seeds the minibatch order
@@ -145,16 +153,34 @@ class DPOAgent:
         if len(self.tokenizer) > vocab:
             raise ValueError(f"tokenizer {config.tokenizer!r} has {len(self.tokenizer)} tokens but the policy embeds "
                              f"{vocab}: DPO data must be tokenized with the policy's own tokenizer")
-        if comparisons is None:
-            if config.data is None:
-                raise ValueError("DPO needs preference data: set DPOConfig.data (a JSONL path, HF dataset "
-                                 "or rows) or pass comparisons=")
+        if comparisons is None and config.data is not None:
             comparisons = load_comparisons(config.data)
+        self.pairs: list[tuple[str, str, str]] = []
+        self.skipped_ties = 0
+        if comparisons is not None:
+            self._set_data(comparisons)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        self._encoded: dict[int, dict[str, torch.Tensor]] = {}
+
+    def _set_data(self, comparisons: Sequence[Any]) -> None:
         self.pairs, self.skipped_ties = preference_pairs(comparisons)
         if not self.pairs:
             raise ValueError("the DPO data holds no strict preferences (only ties)")
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
-        self._encoded: dict[int, dict[str, torch.Tensor]] = {}
+
+    def sample_data(self, env: Any) -> None:
+        """Build the dataset from ``env``: reference-policy sample pairs, labelled by the env's reward."""
+        from prefgym.preferences import BoltzmannAnnotator
+        from prefgym.reward.pairs import sample_pairs
+
+        if env is None:
+            raise ValueError("DPO needs preference data: set DPOConfig.data (a JSONL path, HF dataset or rows), "
+                             "pass comparisons=, or call train_step with an env to sample pairs from")
+        c = self.config
+        annotator = BoltzmannAnnotator(env.unwrapped.config.preference, temperature=c.annotator_temperature,
+                                       flip_prob=c.flip_prob, seed=c.seed)
+        comparisons, _ = sample_pairs(self.ref_policy, env, c.num_pairs, annotator, seed=c.seed,
+                                      temperature=c.temperature)
+        self._set_data(comparisons)
 
     # -- protocol -------------------------------------------------------------------------
     def act(self, env: Any, *, prompts: list[str] | None = None, seed: int | None = None):
@@ -230,8 +256,16 @@ class DPOAgent:
         return dpo_loss(pol[0], pol[1], ref[0], ref[1], c.beta, c.label_smoothing)
 
     def train_step(self, env: Any, iteration: int) -> tuple[Any, dict[str, float]]:
-        """One optimiser step on minibatch ``iteration``; returns ``(None, metrics)`` (DPO samples nothing)."""
+        """One optimiser step on minibatch ``iteration``; returns ``(rollout, metrics)``.
+
+        The rollout is one env batch sampled after the step (``sample_rollouts``; ``None`` without
+        an env), so training curves show the reward and gold score like an RL agent's.
+        """
+        from prefgym.agent import iteration_seed, rollout_metrics
+
         c = self.config
+        if not self.pairs:
+            self.sample_data(env)
         self.policy.train()
         batch = self.encode(self._batch_rows(iteration))
         with AF.autocast(self.device, c.mixed_precision):
@@ -244,4 +278,7 @@ class DPOAgent:
         self.policy.eval()
         metrics["data/epoch"] = iteration * self.batch_size / len(self.pairs)
         metrics["data/skipped_ties"] = float(self.skipped_ties)
-        return None, metrics
+        if env is None or not c.sample_rollouts:
+            return None, metrics
+        rollout = self.act(env, seed=iteration_seed(c.seed, iteration))
+        return rollout, {**rollout_metrics(rollout), **metrics}

@@ -119,23 +119,31 @@ def pep8_corpus_pairs(n: int, annotator: Any, split: str = "train", max_rate: fl
     return _to_comparisons(make_preference_dataset(prompts, a, b, annotator))
 
 
-def policy_pairs(policy: Any, env_id: str, n: int, annotator: Any, batch_size: int = 32, seed: int = 0,
-                 split: str = "train", temperature: float = 1.0, **env_kwargs: Any) -> tuple[list[Comparison], int]:
-    """``n`` labelled pairs of two samples of ``policy`` per env prompt; also the number of
-    sampled pairs dropped because both samples were identical (no preference to learn)."""
+def sample_pairs(policy: Any, env: Any, n: int, annotator: Any, seed: int = 0, temperature: float = 1.0,
+                 max_tries: int | None = None) -> tuple[list[Comparison], int]:
+    """``n`` labelled pairs of two samples of ``policy`` per prompt of a rollout ``env``.
+
+    Prompts are drawn (seeded) from the env's prompt split, one batch of ``num_envs`` at a time.
+    Also returns how many sampled pairs were dropped because both samples were identical
+    (no preference to learn).
+    """
     import numpy as np
 
     from prefgym.preferences import make_preference_dataset
-    from prefgym.rollout import generate_rollout, make_rollout_env
+    from prefgym.rollout import generate_rollout
 
-    env = make_rollout_env(env_id, num_envs=batch_size, split=split, **env_kwargs)
-    pool = env.unwrapped.config.prompts[split]
+    pool = list(env.unwrapped.prompt_split)
+    batch_size = env.unwrapped.num_envs
     rng = np.random.default_rng(seed)
     prompts, a, b, dropped, step = [], [], [], 0, 0
+    max_tries = max_tries or 4 * (n // batch_size + 1) + 8
     while len(prompts) < n:
+        if step >= max_tries:
+            raise RuntimeError(f"after {step} batches only {len(prompts)} of {n} pairs differ ({dropped} identical "
+                               "sample pairs dropped); raise the sampling temperature or max_new_tokens")
         batch = [pool[i] for i in rng.integers(0, len(pool), size=batch_size)]
-        first = generate_rollout(policy, env, prompts=batch, seed=seed * 100_003 + 2 * step, temperature=temperature)
-        second = generate_rollout(policy, env, prompts=batch, seed=seed * 100_003 + 2 * step + 1, temperature=temperature)
+        first, second = (generate_rollout(policy, env, prompts=batch, seed=seed * 100_003 + 2 * step + k,
+                                          temperature=temperature) for k in (0, 1))
         step += 1
         for prompt, x, y in zip(batch, first.completions, second.completions):
             if x == y:
@@ -144,10 +152,19 @@ def policy_pairs(policy: Any, env_id: str, n: int, annotator: Any, batch_size: i
                 prompts.append(prompt)
                 a.append(x)
                 b.append(y)
-        if step > 20 + 4 * n // batch_size and len(prompts) < n // 4:
-            raise RuntimeError(f"policy produced identical sample pairs {dropped} times; raise temperature")
-    env.close()
     return _to_comparisons(make_preference_dataset(prompts, a, b, annotator)), dropped
+
+
+def policy_pairs(policy: Any, env_id: str, n: int, annotator: Any, batch_size: int = 32, seed: int = 0,
+                 split: str = "train", temperature: float = 1.0, **env_kwargs: Any) -> tuple[list[Comparison], int]:
+    """:func:`sample_pairs` on a fresh rollout env ``env_id`` (prompt ``split``)."""
+    from prefgym.rollout import make_rollout_env
+
+    env = make_rollout_env(env_id, num_envs=batch_size, split=split, **env_kwargs)
+    try:
+        return sample_pairs(policy, env, n, annotator, seed, temperature)
+    finally:
+        env.close()
 
 
 def annotator_from(scorer: Any, temperature: float = 0.0, flip_prob: float = 0.25, seed: int = 0) -> Any:

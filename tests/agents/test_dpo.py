@@ -57,9 +57,12 @@ def test_bad_config_and_data_are_refused():
     with pytest.raises(ValueError, match="loss_type"):
         DPOAgent(DPOConfig(loss_type="kto", data=rows, tokenizer="prefgym/toy-chars"), _toy_policy())
     with pytest.raises(ValueError, match="needs preference data"):
-        DPOAgent(DPOConfig(tokenizer="prefgym/toy-chars"), _toy_policy())
-    with pytest.raises(ValueError, match="policy embeds"):
-        DPOAgent(DPOConfig(data=rows, tokenizer="prefgym/bpe-8k"), _toy_policy())
+        DPOAgent(DPOConfig(tokenizer="prefgym/toy-chars"), _toy_policy()).train_step(None, 0)
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    too_small = GPT2LMHeadModel(GPT2Config(vocab_size=10, n_layer=1, n_embd=8, n_head=2, n_positions=16))
+    with pytest.raises(ValueError, match="policy embeds"):  # toy-chars has more than 10 tokens
+        DPOAgent(DPOConfig(data=rows, tokenizer="prefgym/toy-chars"), too_small)
     with pytest.raises(ValueError, match="chosen == rejected"):
         DPOAgent(DPOConfig(data=[{"prompt": "p", "chosen": "a", "rejected": "a"}], tokenizer="prefgym/toy-chars"),
                  _toy_policy())
@@ -90,6 +93,22 @@ def test_dpo_and_ipo_raise_the_gold_score_on_a_toy_env(loss_type, beta):
     after = float(agent.act(env, seed=1).scores.mean())
     assert metrics["rewards/accuracy"] == 1.0 and metrics["rewards/margin"] > 0
     assert after > before + 0.3, (before, after)
+    env.close()
+
+
+def test_without_data_dpo_samples_and_labels_pairs_on_the_env():
+    from prefgym.rollout import make_rollout_env
+
+    env = make_rollout_env("prefgym/ToyTarget-v0", num_envs=8)
+    agent = DPOAgent(DPOConfig(num_pairs=24, batch_size=8, lr=1e-3, tokenizer="prefgym/toy-chars"), _toy_policy())
+    rollout, metrics = agent.train_step(env, 0)
+    assert len(agent.pairs) == 24 and all(chosen != rejected for _, chosen, rejected in agent.pairs)
+    scorer = env.unwrapped.config.preference
+    prompts = [p for p, _, _ in agent.pairs]
+    chosen = scorer.score(prompts, [c for _, c, _ in agent.pairs])
+    rejected = scorer.score(prompts, [r for _, _, r in agent.pairs])
+    assert (chosen >= rejected).all()  # noiseless hard-argmax annotator (ties broken at random)
+    assert len(rollout.completions) == 8 and "rewards/score_mean" in metrics and "losses/total" in metrics
     env.close()
 
 
