@@ -25,6 +25,7 @@ import io
 import json
 import math
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ class Tracker:
         import wandb
 
         id_file = self.run_dir / "wandb_id.txt"
-        run_id = id_file.read_text().strip() if id_file.is_file() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:8]
         atomic_write_text(id_file, run_id)
         return wandb.init(project=project, name=name, tags=tags, config=config, dir=str(self.run_dir),
                           id=run_id, resume="allow", mode=os.environ["WANDB_MODE"])
