@@ -100,7 +100,7 @@ def run(batch: int, repeats: int) -> list[dict]:
     cases = [
         ("pep8 (serial)", PEP8Scorer(n_workers=1), code_prompts, code),
         ("pep8 (2 workers)", PEP8Scorer(n_workers=2, parallel_threshold=2, adaptive=False), code_prompts, code),
-        ("pep8 (default: pool when >= 32 texts and a core is idle)", PEP8Scorer(), code_prompts, code),
+        ("pep8 (default: adaptive)", PEP8Scorer(), code_prompts, code),
         ("sentiment (VADER)", SentimentScorer(), empty, prose),
         ("pii (scrubadub)", PIIScorer(), empty, prose),
         ("arithmetic", ArithmeticScorer(), ar_prompts, ar_completions),
