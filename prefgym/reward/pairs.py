@@ -119,6 +119,78 @@ def pep8_corpus_pairs(n: int, annotator: Any, split: str = "train", max_rate: fl
     return _to_comparisons(make_preference_dataset(prompts, a, b, annotator))
 
 
+@functools.lru_cache(maxsize=4)
+def prose_sentences(split: str = "train", words: int = 4, max_words: int = 28) -> tuple[tuple[str, str], ...]:
+    """(opening of ``words`` words, rest of the sentence) from ``pydoc_data`` topics in ``split``.
+
+    Split by a hash of the opening, as :func:`prefgym.data.prompts.prose_prompts` splits prompts.
+    """
+    from pydoc_data.topics import topics
+
+    from prefgym.data.stdlib import split_of
+
+    out = []
+    for key in sorted(topics):
+        text = re.sub(r"\s+", " ", topics[key])
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
+            tokens = sentence.strip().split(" ")
+            opening = tokens[:words]
+            if len(tokens) <= words + 2 or not opening[0][:1].isupper() or not all(t.isalpha() for t in opening):
+                continue
+            if split_of(" ".join(opening)) == split:
+                out.append((" ".join(opening), " " + " ".join(tokens[words:max_words])))
+    if not out:
+        raise ValueError(f"no prose sentences in split {split!r}; splits are 'train' and 'heldout'")
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=2)
+def sentiment_words(count: int = 400, seed: int = 0) -> tuple[str, ...]:
+    """``count`` alphabetic words of VADER's lexicon (a fixed, seeded sample, both polarities)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    lexicon = SentimentIntensityAnalyzer().lexicon
+    words = sorted(w for w, v in lexicon.items() if w.isalpha() and len(w) > 2 and abs(v) >= 1.0)
+    return tuple(random.Random(seed).sample(words, min(count, len(words))))
+
+
+def sentimentify(text: str, inserts: int, vocabulary: Sequence[str], rng: random.Random) -> str:
+    """Insert ``inserts`` random words of ``vocabulary`` at random word boundaries of ``text``.
+
+    Example:
+        >>> sentimentify(" a b", 0, ["good"], random.Random(0))
+        ' a b'
+    """
+    tokens = text.split(" ")
+    for _ in range(inserts):
+        tokens.insert(rng.randint(1, len(tokens)), rng.choice(vocabulary))
+    return " ".join(tokens)
+
+
+def sentiment_corpus_pairs(n: int, annotator: Any, split: str = "train", max_inserts: int = 3,
+                           vocabulary_size: int = 400, seed: int = 0) -> list[Comparison]:
+    """``n`` labelled pairs of one prose sentence's rest with random sentiment words inserted.
+
+    Prompts are sentence openings (as the Sentiment env's); each completion gets 0 to
+    ``max_inserts`` words from a fixed sample of VADER's lexicon, so the pair differs in
+    sentiment, not in topic.
+    """
+    from prefgym.preferences import make_preference_dataset
+
+    sentences = prose_sentences(split)
+    vocabulary = sentiment_words(vocabulary_size)
+    rng = random.Random(seed)
+    prompts, a, b = [], [], []
+    while len(prompts) < n:
+        opening, rest = rng.choice(sentences)
+        x, y = (sentimentify(rest, rng.randint(0, max_inserts), vocabulary, rng) for _ in range(2))
+        if x != y:
+            prompts.append(opening)
+            a.append(x)
+            b.append(y)
+    return _to_comparisons(make_preference_dataset(prompts, a, b, annotator))
+
+
 def sample_pairs(policy: Any, env: Any, n: int, annotator: Any, seed: int = 0, temperature: float = 1.0,
                  max_tries: int | None = None) -> tuple[list[Comparison], int]:
     """``n`` labelled pairs of two samples of ``policy`` per prompt of a rollout ``env``.
