@@ -36,9 +36,9 @@ _SIGNATURE = re.compile(r"^def [A-Za-z_]\w*\(.*\)(?: -> [^:]+)?:[ \t]*$")
 def load_prompts(spec: Any) -> Splits:
     """Resolve a prompt spec into ``{"train": [...], "eval": [...]}`` (see the module docstring)."""
     if isinstance(spec, dict) and "_target_" in spec:
-        from hydra.utils import instantiate
+        from prefgym.utils.config import instantiate
 
-        return load_prompts(instantiate(spec, _convert_="all"))
+        return load_prompts(instantiate(spec))
     if isinstance(spec, (str, Path)):
         return _from_jsonl(Path(spec))
     if isinstance(spec, (list, tuple)):
@@ -89,8 +89,9 @@ def _from_jsonl(path: Path) -> Splits:
 
 
 def hf_dataset(path: str, column: str = "prompt", splits: dict[str, str] | None = None,
-               name: str | None = None, limit: int | None = None) -> Splits:
-    """Prompts from a HF ``datasets`` dataset (a local path, or a name already in the cache).
+               name: str | None = None, data_files: Any = None, limit: int | None = None) -> Splits:
+    """Prompts from a HF ``datasets`` dataset (a local path, a name already in the cache, or a
+    builder such as ``"json"`` with ``data_files``).
 
     ``splits`` maps prefgym's split names to the dataset's, e.g. ``{"train": "train", "eval": "test"}``.
     """
@@ -99,7 +100,7 @@ def hf_dataset(path: str, column: str = "prompt", splits: dict[str, str] | None 
     splits = splits or {"train": "train", "eval": "test"}
     out: Splits = {}
     for ours, theirs in splits.items():
-        table = datasets.load_dataset(path, name, split=theirs)
+        table = datasets.load_dataset(path, name, data_files=data_files, split=theirs)
         if column not in table.column_names:
             raise KeyError(f"dataset {path!r} split {theirs!r} has no column {column!r}; columns: {table.column_names}")
         values = table[column]

@@ -97,9 +97,9 @@ def _build_preference(spec: Any) -> Any:
     if isinstance(spec, dict):
         if "_target_" not in spec:
             raise ValueError(f"a preference dict needs a '_target_' key naming its class; got keys {sorted(spec)}")
-        from hydra.utils import instantiate
+        from prefgym.utils.config import instantiate
 
-        spec = instantiate(spec, _convert_="all")
+        spec = instantiate(spec)
     return as_preference_model(spec)
 
 
