@@ -155,3 +155,17 @@ def test_bad_constructor_arguments():
         toy_env(tokenizer="prefgym/nope")
     with pytest.raises(gym.error.Error):
         gym.make("prefgym/ToyTarget-v7")
+
+
+def test_tokenizer_by_local_path_or_object(tmp_path):
+    from prefgym.tokenization import load_tokenizer
+
+    tok = load_tokenizer("prefgym/toy-chars")
+    tok.save_pretrained(tmp_path)
+    by_path = toy_env(tokenizer=str(tmp_path))
+    by_object = toy_env(tokenizer=tok)
+    obs_path, _ = by_path.reset(options={"prompt": "ab "})
+    obs_object, _ = by_object.reset(options={"prompt": "ab "})
+    np.testing.assert_array_equal(obs_path["input_ids"], obs_object["input_ids"])
+    with pytest.raises(OSError, match="could not load a tokenizer"):
+        toy_env(tokenizer=str(tmp_path / "missing"))
