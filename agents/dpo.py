@@ -10,7 +10,7 @@
 
 Log-probs are sums over completion tokens (the papers' definition); ``average_logprobs=True``
 uses per-token means instead (TRL's IPO). Ties carry no preference for either loss and are
-skipped (counted in ``data/skipped_ties``); K-wise rankings contribute all their ordered pairs.
+skipped (counted in ``charts/skipped_ties``); K-wise rankings contribute all their ordered pairs.
 
 The agent follows prefgym's agent protocol (``act`` / ``train_step`` / ``learn`` / ``save`` /
 ``load``): one ``train_step`` is one optimiser step on a minibatch of pairs, so the same
@@ -276,8 +276,8 @@ class DPOAgent:
         metrics["losses/grad_norm"] = AF.clip_grad(self.policy.parameters(), c.max_grad_norm)
         self.optimizer.step()
         self.policy.eval()
-        metrics["data/epoch"] = iteration * self.batch_size / len(self.pairs)
-        metrics["data/skipped_ties"] = float(self.skipped_ties)
+        metrics["charts/epoch"] = iteration * self.batch_size / len(self.pairs)
+        metrics["charts/skipped_ties"] = float(self.skipped_ties)
         if env is None or not c.sample_rollouts:
             return None, metrics
         rollout = self.act(env, seed=iteration_seed(c.seed, iteration))

@@ -220,8 +220,13 @@ def evaluate_reward_model(model: RewardModel, comparisons: Sequence[Comparison],
             plot_reliability(bins, reliability_png, "held-out labels")
     if noiseless_p:
         p, y = np.array(noiseless_p), np.array(noiseless_y)
-        metrics.update(noiseless_accuracy=float(np.mean((p > 0.5) == (y == 1))),
-                       noiseless_ece=expected_calibration_error(p, y)[0], n_noiseless=len(p))
+        ece, bins = expected_calibration_error(p, y)
+        metrics.update(noiseless_accuracy=float(np.mean((p > 0.5) == (y == 1))), noiseless_ece=ece,
+                       n_noiseless=len(p))
+        if reliability_png:
+            from prefgym.reward.losses import plot_reliability
+
+            plot_reliability(bins, reliability_png.replace(".png", "_noiseless.png"), "noiseless annotator")
     if tie_gaps:
         metrics["tie_mean_gap"] = float(np.mean(tie_gaps))
     return metrics
