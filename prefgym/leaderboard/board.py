@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from prefgym.leaderboard.errors import SubmissionError
-from prefgym.leaderboard.protocol import Protocol, Tolerance, load_protocol
+from prefgym.leaderboard.protocol import Protocol, load_protocol
 from prefgym.leaderboard.schema import checkpoint_file, check_name, validate_result
 
 MAX_RESULT_BYTES = 2 * 2 ** 20
-# Metrics not named by the protocol are still re-checked, with this tolerance.
-DEFAULT_TOLERANCE = Tolerance(abs=1e-3, rel=1e-3)
 
 
 def read_result(path: str | Path) -> dict[str, Any]:
@@ -130,7 +128,7 @@ def compare_metrics(submitted: dict[str, float], rerun: dict[str, float], protoc
         if name not in submitted:
             problems.append(f"metrics.{name} is missing (the re-run gives {rerun[name]:.6g})")
             continue
-        tol = protocol.metrics[name].tolerance if name in protocol.metrics else DEFAULT_TOLERANCE
+        tol = protocol.metrics[name].tolerance if name in protocol.metrics else protocol.default_tolerance
         a, b = submitted[name], rerun[name]
         if not (math.isfinite(a) and tol.allows(a, b)):
             problems.append(f"metrics.{name} does not reproduce: submitted {a:.6g}, re-run gives {b:.6g} "

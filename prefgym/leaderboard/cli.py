@@ -115,9 +115,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from prefgym.leaderboard.render import render_board
+    from prefgym.leaderboard.render import render_board, render_index
 
-    stale = []
+    stale = render_index(args.root, check=args.check) if args.all or not args.boards else []
+    for path in stale:
+        print(f"{'out of date' if args.check else 'wrote'}: {path}")
     for board in _boards(args):
         changed = render_board(board, check=args.check)
         stale += changed

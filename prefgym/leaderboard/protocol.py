@@ -77,6 +77,7 @@ class Protocol:
     methods: dict[str, dict[str, Any]]
     ranking: dict[str, Any]
     max_checkpoint_mb: float
+    default_tolerance: Tolerance  # for metrics the protocol does not list (score parts, ...)
     root: Path  # the board folder (relative paths in the protocol resolve against it)
 
     @property
@@ -154,7 +155,9 @@ def _build(raw: dict[str, Any], root: Path) -> Protocol:
         decoding={k: float(v) for k, v in raw.get("decoding", {}).items()},
         heldout=dict(ev["heldout"]), metrics=metrics,
         methods={k: dict(v or {}) for k, v in raw["methods"].items()}, ranking=dict(raw["ranking"]),
-        max_checkpoint_mb=float(raw.get("max_checkpoint_mb", 8)), root=root,
+        max_checkpoint_mb=float(raw.get("max_checkpoint_mb", 8)),
+        default_tolerance=Tolerance(**{k: float(v) for k, v in raw.get("default_tolerance", {}).items()}),
+        root=root,
     )
 
 

@@ -116,7 +116,7 @@ def render_markdown(protocol: Protocol, results: list[dict[str, Any]]) -> str:
 
 def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
     """Inline SVG: primary metric against log(1 + KL), frontier joined, budget dashed."""
-    width, height, pad = 640, 400, 56
+    width, height, pad, left = 680, 380, 36, 84
     primary, constraint = protocol.ranking["primary"], protocol.ranking["constraint"]
     pts = [(math.log1p(max(r["result"]["metrics"][constraint], 0.0)), r["result"]["metrics"][primary], r)
            for r in rows]
@@ -127,19 +127,19 @@ def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
     y0, y1 = (y0 - 0.1 * (y1 - y0 or 1), y1 + 0.1 * (y1 - y0 or 1))
 
     def sx(x: float) -> float:
-        return pad + (x - x0) / (x1 - x0) * (width - 2 * pad)
+        return left + (x - x0) / (x1 - x0) * (width - left - pad)
 
     def sy(y: float) -> float:
         return height - pad - (y - y0) / (y1 - y0) * (height - 2 * pad)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{html.escape(primary)} against {html.escape(constraint)}">',
-             f'<rect x="{pad}" y="{pad}" width="{width - 2 * pad}" height="{height - 2 * pad}" class="frame"/>']
+             f'<rect x="{left}" y="{pad}" width="{width - left - pad}" height="{height - 2 * pad}" class="frame"/>']
     for k in range(6):  # ticks at evenly spaced log1p positions, labelled in nats
         tx = x0 + (x1 - x0) * k / 5
         parts.append(f'<text x="{sx(tx):.1f}" y="{height - pad + 18}" class="tick">{math.expm1(tx):.3g}</text>')
         ty = y0 + (y1 - y0) * k / 5
-        parts.append(f'<text x="{pad - 6}" y="{sy(ty) + 4:.1f}" class="tick end">{ty:.3g}</text>')
+        parts.append(f'<text x="{left - 6}" y="{sy(ty) + 4:.1f}" class="tick end">{ty:.3g}</text>')
     parts.append(f'<line x1="{sx(budget):.1f}" y1="{pad}" x2="{sx(budget):.1f}" y2="{height - pad}" class="budget"/>')
     front = sorted((p for p in pts if p[2]["pareto"]), key=lambda p: p[0])
     if len(front) > 1:
@@ -151,10 +151,10 @@ def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" class="{cls}"><title>{name}: '
                      f'{primary}={y:.4g}, {constraint}={math.expm1(x):.4g}</title></circle>')
         parts.append(f'<text x="{sx(x) + 7:.1f}" y="{sy(y) - 7:.1f}" class="label">{name}</text>')
-    parts.append(f'<text x="{width / 2}" y="{height - 12}" class="axis">{html.escape(constraint)} '
-                 '(nats, log scale)</text>')
-    parts.append(f'<text x="16" y="{height / 2}" class="axis" transform="rotate(-90 16 {height / 2})">'
-                 f'{html.escape(primary)}</text>')
+    x_label, y_label = (html.escape(protocol.metrics[m].label) for m in (constraint, primary))
+    parts.append(f'<text x="{(width + left) / 2}" y="{height - 4}" class="axis">{x_label} (log scale)</text>')
+    parts.append(f'<text x="14" y="{height / 2}" class="axis" transform="rotate(-90 14 {height / 2})">'
+                 f'{y_label}</text>')
     return "\n".join(parts + ["</svg>"])
 
 
@@ -217,3 +217,30 @@ def render_board(board_dir: str | Path, check: bool = False) -> list[Path]:
         for path in changed:
             atomic_write_text(path, outputs[path])
     return changed
+
+
+def render_index(root: str | Path = "leaderboards", check: bool = False) -> list[Path]:
+    """Write (or check) ``root/README.md``: one line per board with its leader within the budget."""
+    from prefgym.leaderboard.board import entries, read_result
+    from prefgym.leaderboard.protocol import find_boards, load_protocol
+    from prefgym.utils.io import atomic_write_text
+
+    root = Path(root)
+    lines = ["# Leaderboards", "", "Each board pins an evaluation protocol (`protocol.yaml`); entries are result files "
+             "in `submissions/`, checked by `prefgym leaderboard validate` and re-run by `prefgym leaderboard verify`. "
+             "See docs/leaderboards.md.", "", "| board | protocol | entries | leader (within the KL budget) |",
+             "|---|---|---|---|"]
+    for board in find_boards(root):
+        protocol = load_protocol(board)
+        rows = rank([read_result(p) for p in entries(board)], protocol)
+        leader = next((r["result"] for r in rows if r["rank"] == 1), None)
+        best = "—" if leader is None else (f"{leader['name']} ({protocol.ranking['primary']} "
+                                           f"{_fmt(leader['metrics'][protocol.ranking['primary']])})")
+        lines.append(f"| [{protocol.title}]({board.name}/README.md) | {protocol.id} | {len(rows)} | {best} |")
+    text = "\n".join(lines + ["", f"_{FOOTER}_", ""])
+    path = root / "README.md"
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return []
+    if not check:
+        atomic_write_text(path, text)
+    return [path]

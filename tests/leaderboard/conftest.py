@@ -59,7 +59,8 @@ def _build(root: Path) -> Path:
     submit(staging / "base-policy.json", board)
     tuned = build_policy("prefgym/toy-chars", n_layer=1, n_embd=32, n_head=2, n_positions=64, seed=0)
     with torch.no_grad():  # a "fine-tune": a nudge of the output embeddings towards 'a'
-        tuned.transformer.wte.weight.add_(0.05 * torch.randn_like(tuned.transformer.wte.weight))
+        noise = torch.randn(tuned.transformer.wte.weight.shape, generator=torch.Generator().manual_seed(0))
+        tuned.transformer.wte.weight.add_(0.05 * noise)
     ckpt = export_weights(tuned.state_dict(), protocol, staging / "tuned.safetensors")
     write_result(make_result(protocol, "tuned", {"name": "sample"}, ckpt), staging / "tuned.json")
     submit(staging / "tuned.json", board)
