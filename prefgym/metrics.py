@@ -38,7 +38,8 @@ def token_nll(model: Any, input_ids: Any, labels: Any, blocked_ids: Sequence[int
     import torch
 
     with torch.no_grad():
-        logits = model(input_ids=input_ids).logits.float()  # (B, T, V)
+        # An explicit all-ones mask: EOS (= pad) inside the text is real text here, not padding.
+        logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits.float()  # (B, T, V)
         if blocked_ids:
             logits[..., list(blocked_ids)] = float("-inf")
         logp = torch.log_softmax(logits, dim=-1)  # (B, T, V)

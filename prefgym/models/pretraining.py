@@ -33,7 +33,8 @@ from prefgym.utils.io import atomic_open, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 # Keys that may differ between a run and its resumption (they do not change the result).
-RESUMABLE_KEYS = frozenset({"resume", "time_budget_s", "num_threads", "progress", "log_every", "checkpoint_every"})
+RESUMABLE_KEYS = frozenset({"resume", "time_budget_s", "stop_step", "num_threads", "progress", "log_every",
+                            "checkpoint_every"})
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TrainSettings:
     log_every: int = 10
     seed: int = 0
     time_budget_s: float | None = None  # stop early (with a checkpoint) after this much wall time
+    stop_step: int | None = None  # stop early at this step (schedule unchanged): replays a budget-stopped run
     progress: bool = True
 
 
@@ -176,7 +178,8 @@ def pretrain(model: Any, objective: Any, blocks: dict[str, np.ndarray], settings
             with open(log_path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
         bar.update(step, loss.item(), tokens / elapsed)
-        over_budget = settings.time_budget_s is not None and elapsed > settings.time_budget_s
+        over_budget = (settings.time_budget_s is not None and elapsed > settings.time_budget_s) or (
+            settings.stop_step is not None and step >= settings.stop_step)
         if step % settings.checkpoint_every == 0 or step == settings.steps or over_budget:
             _save_checkpoint(out / CHECKPOINT, model, head, optimizer, step, config)
         if over_budget:
