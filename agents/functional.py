@@ -139,8 +139,15 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
 def sequence_inputs(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor,
                     token_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Concatenate left-padded prompts and right-padded completions; return ids, mask, positions."""
-    input_ids = torch.cat([prompt_ids, tokens], dim=1)  # (B, P+N)
+    """Concatenate left-padded prompts and right-padded completions; return ids, mask, positions.
+
+    Prompt columns that are padding in every row are dropped first: envs pad prompts to a fixed
+    width (64 for PEP8) and short prompts would otherwise double the cost of every forward.
+    """
+    real = prompt_mask.bool().any(0).nonzero()
+    first = int(real[0]) if len(real) else prompt_ids.shape[1] - 1
+    prompt_ids, prompt_mask = prompt_ids[:, first:], prompt_mask[:, first:]  # (B, P')
+    input_ids = torch.cat([prompt_ids, tokens], dim=1)  # (B, P'+N)
     attention_mask = torch.cat([prompt_mask, token_mask], dim=1).long()  # (B, P+N)
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # (B, P+N)
     return input_ids, attention_mask, positions
@@ -219,6 +226,22 @@ def rollout_batch(rollout: Any, device: torch.device) -> dict[str, torch.Tensor]
     return {"prompt_ids": rollout.prompt_ids.to(device), "prompt_mask": rollout.prompt_mask.to(device),
             "tokens": rollout.tokens.to(device), "mask": rollout.token_mask.to(device).float(),
             "sample_logprobs": rollout.logprobs.to(device), "scores": rollout.scores.to(device).float()}
+
+
+def micro_batches(batch: dict[str, torch.Tensor], size: int) -> Iterator[tuple[dict[str, torch.Tensor], float, float]]:
+    """Split a minibatch into row chunks of ``size`` (0 = one chunk) for gradient accumulation.
+
+    Yields ``(chunk, row_fraction, token_fraction)``: weight a chunk's loss by the fraction that
+    matches how the loss averages (over rows or over tokens), and the summed gradients equal
+    those of the whole minibatch. Peak memory then scales with ``size``, not the batch: the
+    (rows, tokens, vocabulary) logits dominate it.
+    """
+    rows = batch["tokens"].shape[0]
+    size = rows if size <= 0 else size
+    total_tokens = float(batch["mask"].sum().clamp(min=1.0))
+    for start in range(0, rows, size):
+        chunk = {k: v[start:start + size] for k, v in batch.items()}
+        yield chunk, chunk["tokens"].shape[0] / rows, float(chunk["mask"].sum()) / total_tokens
 
 
 def clip_grad(parameters: Any, max_norm: float) -> float:

@@ -42,6 +42,7 @@ class GRPOConfig:
     loss_type: str = "grpo"  # "grpo": per-sequence token mean; "dapo": token mean over the batch
     reward_scale: float = 1.0  # multiply env scores
     max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
+    micro_batch_size: int = 0  # rows per forward/backward (gradient accumulation; 0 = whole minibatch)
     temperature: float = 1.0  # sampling temperature
     top_k: int = 0
     top_p: float = 1.0
@@ -186,17 +187,22 @@ class GRPOAgent:
 
     def _minibatch_step(self, mb: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
         c = self.config
-        with AF.autocast(self.device, c.mixed_precision):
-            logprobs = AF.token_logprobs(self.policy, mb["prompt_ids"], mb["prompt_mask"], mb["tokens"], mb["mask"],
-                                         c.temperature)["logprobs"]  # (B, N)
-            # With one pass the "old" policy is the current one (ratio 1, as TRL does); with more,
-            # the sampling log-probs are the old policy's.
-            old = logprobs.detach() if c.num_iterations == 1 else mb["sample_logprobs"]
-            loss, stats = grpo_loss(logprobs, old, mb.get("ref_logprobs"), mb["advantages"], mb["mask"],
-                                    c.epsilon, c.beta, c.loss_type)
-        AF.check_finite(loss, "GRPO loss", iteration)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = AF.clip_grad(self.policy.parameters(), c.max_grad_norm)
+        totals: dict[str, float] = {}
+        for chunk, row_w, token_w in AF.micro_batches(mb, c.micro_batch_size):
+            weight = row_w if c.loss_type == "grpo" else token_w  # per-sequence mean vs token mean
+            with AF.autocast(self.device, c.mixed_precision):
+                logprobs = AF.token_logprobs(self.policy, chunk["prompt_ids"], chunk["prompt_mask"], chunk["tokens"],
+                                             chunk["mask"], c.temperature)["logprobs"]  # (B, N)
+                # With one pass the "old" policy is the current one (ratio 1, as TRL does); with more,
+                # the sampling log-probs are the old policy's.
+                old = logprobs.detach() if c.num_iterations == 1 else chunk["sample_logprobs"]
+                loss, stats = grpo_loss(logprobs, old, chunk.get("ref_logprobs"), chunk["advantages"],
+                                        chunk["mask"], c.epsilon, c.beta, c.loss_type)
+            AF.check_finite(loss, "GRPO loss", iteration)
+            (loss * weight).backward()
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + weight * value
+        totals["losses/grad_norm"] = AF.clip_grad(self.policy.parameters(), c.max_grad_norm)
         self.optimizer.step()
-        return {**stats, "losses/grad_norm": grad_norm}
+        return totals

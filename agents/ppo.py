@@ -51,6 +51,7 @@ class PPOConfig:
     whiten_advantages: bool = True  # normalise advantages per batch
     entropy_coef: float = 0.0  # entropy bonus (0 in the paper)
     max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
+    micro_batch_size: int = 0  # rows per forward/backward (gradient accumulation; 0 = whole minibatch)
     temperature: float = 1.0  # sampling temperature (training log-probs use the same)
     top_k: int = 0  # 0 = no top-k filtering
     top_p: float = 1.0  # 1 = no nucleus filtering
@@ -220,18 +221,24 @@ class PPOAgent:
 
     def _minibatch_step(self, mb: dict[str, torch.Tensor], iteration: int) -> dict[str, float]:
         c = self.config
-        with AF.autocast(self.device, c.mixed_precision):
-            out = AF.token_logprobs(self.policy, mb["prompt_ids"], mb["prompt_mask"], mb["tokens"], mb["mask"],
-                                    temperature=c.temperature, with_hidden=True, with_entropy=True)
-            values = self.value_head(out["hidden"].float()).squeeze(-1)  # (B, N)
-            loss, stats = ppo_loss(out["logprobs"], mb["old_logprobs"], values, mb["old_values"], mb["advantages"],
-                                   mb["returns"], mb["mask"], c.clip_range, c.clip_range_value, c.vf_coef)
-            entropy = AF.masked_mean(out["entropy"], mb["mask"])
-            loss = loss - c.entropy_coef * entropy
-        AF.check_finite(loss, "PPO loss", iteration)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = AF.clip_grad(list(self.policy.parameters()) + list(self.value_head.parameters()),
-                                 c.max_grad_norm)
+        totals: dict[str, float] = {}
+        for chunk, _, weight in AF.micro_batches(mb, c.micro_batch_size):  # the loss is a token mean
+            with AF.autocast(self.device, c.mixed_precision):
+                out = AF.token_logprobs(self.policy, chunk["prompt_ids"], chunk["prompt_mask"], chunk["tokens"],
+                                        chunk["mask"], temperature=c.temperature, with_hidden=True, with_entropy=True)
+                values = self.value_head(out["hidden"].float()).squeeze(-1)  # (B, N)
+                loss, stats = ppo_loss(out["logprobs"], chunk["old_logprobs"], values, chunk["old_values"],
+                                       chunk["advantages"], chunk["returns"], chunk["mask"], c.clip_range,
+                                       c.clip_range_value, c.vf_coef)
+                entropy = AF.masked_mean(out["entropy"], chunk["mask"])
+                loss = loss - c.entropy_coef * entropy
+            AF.check_finite(loss, "PPO loss", iteration)
+            (loss * weight).backward()
+            stats.update({"losses/total": float(loss.detach()), "losses/entropy": float(entropy)})
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + weight * value
+        totals["losses/grad_norm"] = AF.clip_grad(list(self.policy.parameters()) + list(self.value_head.parameters()),
+                                                  c.max_grad_norm)
         self.optimizer.step()
-        return {**stats, "losses/total": float(loss.detach()), "losses/entropy": float(entropy), "losses/grad_norm": grad_norm}
+        return totals
