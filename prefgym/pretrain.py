@@ -49,7 +49,8 @@ def build_blocks(cfg: Any, tokenizer: Any, objective: Any, split: str) -> dict:
 
     docs = load_corpus(cfg.corpus.kind, split, cfg.corpus.max_files)
     scorer = cfg.corpus.scorer
-    score_segments(docs, scorer if isinstance(scorer, str) else instantiate(scorer))
+    if scorer is not None:  # null: unscored (score 0), enough for MLE base models
+        score_segments(docs, scorer if isinstance(scorer, str) else instantiate(scorer))
     tdocs = tokenize_documents(docs, tokenizer)
     if split == "train":
         tdocs = objective.prepare(tdocs, tokenizer, seed=cfg.train.seed)
