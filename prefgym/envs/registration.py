@@ -76,6 +76,15 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
 }
 
 
+# Learned-reward variants (prefgym.reward): the reward is a shipped Bradley-Terry reward model
+# (recipe command and sha256 in its reward_config.json); the simulated scorer stays as the
+# held-out gold score, reported as info["gold/*"] every episode, so over-optimisation shows.
+BUILTIN_ENVS["prefgym/PEP8-Learned-v0"] = {
+    **BUILTIN_ENVS["prefgym/PEP8-v0"],
+    "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/pep8-rm"},
+    "gold_preference": {"_target_": "prefgym.preferences.PEP8Scorer"},
+}
+
 # The shipped base policy that suits each env (``prefgym rollout`` / ``prefgym train`` default to it).
 DEFAULT_POLICIES: dict[str, str] = {
     "prefgym/PEP8-v0": "prefgym/tiny-code",
