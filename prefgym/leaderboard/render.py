@@ -59,6 +59,8 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, float):
+        if abs(value) < 1e-6:  # e.g. a KL estimate of -2e-7 for the base policy itself
+            return "0"
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
 
