@@ -67,6 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from prefgym.leaderboard.weights import sniff_safetensors
 
         sniff_safetensors(args.weights)  # refuse pickles before anything reads the file
+        method["conditional"] = args.conditional or _saved_as_conditional(Path(args.weights))
         checkpoint = export_weights(load_file(args.weights), protocol, out.with_suffix(".safetensors"))
     start = time.perf_counter()
     result = make_result(protocol, args.name, method, checkpoint, submitter=args.submitter,
@@ -77,6 +78,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.submit:
         print(f"filed {submit(out, board, replace=args.replace)}")
     return 0
+
+
+def _saved_as_conditional(weights: Path) -> bool:
+    """Whether ``prefgym pretrain`` marked the model beside ``weights`` as control-token conditional."""
+    import json
+
+    config = weights.parent / "config.json"
+    return config.is_file() and bool(json.loads(config.read_text()).get("prefgym_conditional", False))
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

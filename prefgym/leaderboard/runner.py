@@ -140,9 +140,10 @@ def make_sampler(policy: "torch.nn.Module", method: dict[str, Any], protocol: Pr
             from prefgym.models.control import conditional_prompt
 
             prompts = [conditional_prompt(p, prefix_first=True) for p in prompts or []] or None
-        rollouts = [generate_rollout(policy, env, temperature=dec.get("temperature", 1.0), top_k=int(dec.get("top_k", 0)),
-                                     top_p=dec.get("top_p", 1.0), blocked_token_ids=blocked, prompts=prompts,
-                                     seed=(seed or 0) + 104_729 * k) for k in range(n)]
+        rollouts = [generate_rollout(policy, env, temperature=dec.get("temperature", 1.0),
+                                     top_k=int(dec.get("top_k", 0)), top_p=dec.get("top_p", 1.0),
+                                     blocked_token_ids=blocked, prompts=prompts, seed=(seed or 0) + 104_729 * k)
+                    for k in range(n)]
         counter["env_steps"] += sum(r.num_tokens for r in rollouts)
         if n == 1:
             return rollouts[0]

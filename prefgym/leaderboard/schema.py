@@ -33,8 +33,9 @@ TOP_LEVEL: dict[str, type | tuple[type, ...]] = {
     "method": dict, "checkpoint": dict, "base_policy": dict, "env_spec": dict, "eval": dict, "metrics": dict,
     "cost": dict, "samples": list, "provenance": dict,
 }
-OPTIONAL: dict[str, type | tuple[type, ...]] = {"description": str, "training": (dict, type(None)),
-                                                 "verification": (dict, type(None))}
+OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "description": str, "training": (dict, type(None)), "verification": (dict, type(None)),
+}
 
 
 def check_name(name: Any) -> str | None:
@@ -55,7 +56,8 @@ def _types(result: dict[str, Any]) -> list[str]:
         if key not in result:
             problems.append(f"missing field {key!r}")
         elif not isinstance(result[key], kind) or (kind is int and isinstance(result[key], bool)):
-            problems.append(f"field {key!r} must be {getattr(kind, '__name__', kind)}, got {type(result[key]).__name__}")
+            expected = getattr(kind, "__name__", kind)
+            problems.append(f"field {key!r} must be {expected}, got {type(result[key]).__name__}")
     for key, kind in OPTIONAL.items():
         if key in result and not isinstance(result[key], kind):
             problems.append(f"field {key!r} has the wrong type ({type(result[key]).__name__})")

@@ -138,7 +138,10 @@ def write_delta(state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"
     tensors: dict[str, torch.Tensor] = {}
     for name, value in unique_tensors(state).items():
         if name not in base:
-            raise ValueError(f"tensor {name!r} is not in the base policy: a delta needs the base's architecture")
+            if _tied_copy(name, state, base):
+                continue  # e.g. lm_head.weight saved beside the wte it is tied to
+            raise SubmissionError(f"tensor {name!r} is not in the base policy: a delta needs the base's "
+                                  "architecture", where=str(path))
         delta = (value.float() - base[name].float()).reshape(value.shape[0] if value.dim() else 1, -1)  # (R, C)
         if not bool(delta.any()):
             continue
@@ -146,6 +149,15 @@ def write_delta(state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"
         tensors[name] = torch.round(delta / scale[:, None]).to(torch.int8).reshape(value.shape).contiguous()
         tensors[name + ".scale"] = scale.contiguous()
     atomic_write_bytes(path, save(tensors, metadata={"format": DELTA, "base_sha256": base_sha256}))
+
+
+def _tied_copy(name: str, state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"]) -> bool:
+    """Whether ``state[name]`` equals a tensor the base does store (a tied weight saved twice)."""
+    import torch
+
+    value = state[name]
+    return any(other in base and state[other].shape == value.shape and torch.equal(state[other], value)
+               for other in state if other != name)
 
 
 def apply_weights(policy: "torch.nn.Module", path: str | Path, base_sha256: str) -> "torch.nn.Module":

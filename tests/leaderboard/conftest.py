@@ -21,8 +21,9 @@ ENV_ID = "prefgym/ToyTarget-v0"
 def write_protocol(board: Path, base_sha256: str, version: int = 1) -> None:
     from prefgym.leaderboard.protocol import spec_of
 
-    tol = {"abs": 1e-6, "rel": 1e-6}
-    metric = lambda d, lo, hi: {"direction": d, "range": [lo, hi], "tolerance": tol}  # noqa: E731
+    def metric(direction: str, low: float, high: float) -> dict:
+        return {"direction": direction, "range": [low, high], "tolerance": {"abs": 1e-6, "rel": 1e-6}}
+
     protocol = {
         "board": board.name, "version": version, "title": "Toy target", "description": "Say 'a' a lot.",
         "env": {"id": ENV_ID, "spec": spec_of(ENV_ID), "split": "eval", "batch_size": 4},
