@@ -154,7 +154,7 @@ def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
                      f'{primary}={y:.4g}, {constraint}={math.expm1(x):.4g}</title></circle>')
         parts.append(f'<text x="{sx(x) + 7:.1f}" y="{sy(y) - 7:.1f}" class="label">{name}</text>')
     x_label, y_label = (html.escape(protocol.metrics[m].label) for m in (constraint, primary))
-    parts.append(f'<text x="{(width + left) / 2}" y="{height - 4}" class="axis">{x_label} (log scale)</text>')
+    parts.append(f'<text x="{(width + left) / 2}" y="{height - 4}" class="axis">{x_label}, log scale</text>')
     parts.append(f'<text x="14" y="{height / 2}" class="axis" transform="rotate(-90 14 {height / 2})">'
                  f'{y_label}</text>')
     return "\n".join(parts + ["</svg>"])
@@ -162,7 +162,7 @@ def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:980px;color:#222;padding:0 1rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .6rem}
-th{background:#f3f3f3}td{text-align:right}td:nth-child(2),td:nth-child(3){text-align:left}
+th{background:#f3f3f3}td{text-align:right}td:nth-child(2),td:nth-child(3){text-align:left;white-space:nowrap}
 .frame{fill:#fcfcfc;stroke:#999}.tick{font-size:11px;text-anchor:middle;fill:#555}.end{text-anchor:end}
 .budget{stroke:#c33;stroke-dasharray:6 4}.front{fill:none;stroke:#36c;stroke-width:1.5}
 .pt{fill:#888}.front-pt{fill:#36c}.label{font-size:11px;fill:#333}.axis{font-size:12px;text-anchor:middle}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -69,31 +68,44 @@ def _chromium_or_fail() -> None:
                     "(the dev extra); it drives /usr/bin/chromium and never downloads a browser")
 
 
-def test_html_page_renders_in_headless_chromium_without_console_errors(toy_board, monkeypatch):
+def _open_and_check(browser, page_path: Path, screenshot: Path) -> tuple[list[str], int]:
+    """Load a page; return its console errors/warnings and failed requests, and the number of plotted points."""
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+    page.goto(page_path.as_uri())
+    page.wait_for_load_state("load")
+    points = page.locator("svg circle").count()
+    assert page.locator("tbody tr").count() == points
+    if points:
+        box = page.locator("svg").bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 200
+    page.screenshot(path=str(screenshot), full_page=True)
+    page.close()
+    return errors, points
+
+
+def test_html_pages_render_in_headless_chromium_without_console_errors(toy_board, monkeypatch):
+    """The toy board and every board in the repository; screenshots go to outputs/leaderboard/."""
     _chromium_or_fail()
     from playwright.sync_api import sync_playwright
 
+    from prefgym.leaderboard.protocol import find_boards
+
     render_board(toy_board)
+    pages = {"toy": toy_board / "index.html"}
+    pages.update({b.name: b / "index.html" for b in find_boards(Path(__file__).resolve().parents[2] / "leaderboards")})
     monkeypatch.setenv("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    errors: list[str] = []
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1000, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-            page.goto((toy_board / "index.html").as_uri())
-            page.wait_for_load_state("load")
-            assert page.title() == "Toy target"
-            assert page.locator("svg circle").count() == 2
-            assert page.locator("tbody tr").count() == 2
-            box = page.locator("svg").bounding_box()
-            assert box and box["width"] > 300 and box["height"] > 200
-            page.screenshot(path=str(SCREENSHOTS / "toy-board.png"), full_page=True)
+            results = {name: _open_and_check(browser, path, SCREENSHOTS / f"{name}.png") for name, path in pages.items()}
         finally:
             browser.close()
-    assert errors == []
-    assert (SCREENSHOTS / "toy-board.png").stat().st_size > 5000
-    shutil.copy(SCREENSHOTS / "toy-board.png", toy_board / "screenshot.png")
+    assert {name: errors for name, (errors, _) in results.items() if errors} == {}
+    assert results["toy"][1] == 2
+    for name in pages:
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 5000
