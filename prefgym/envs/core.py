@@ -176,14 +176,23 @@ class TokenBatch:
         return terminated, truncated
 
     def _stop_string_hit(self, rows: np.ndarray) -> np.ndarray:
-        # Only the last few tokens can complete a stop string that was absent a step ago.
-        window = min(self._stop_window, int(self.num_generated[rows].max(initial=1)))
-        starts = self.config.max_prompt_tokens + self.num_generated[rows] - window
-        idx = starts[:, None] + np.arange(window)[None, :]  # (R, W)
-        tails = self.config.tokenizer.batch_decode(
-            np.take_along_axis(self.input_ids[rows], idx, axis=1), skip_special_tokens=True
-        )
-        return np.array([any(s in t for s in self.config.stop_strings) for t in tails], dtype=bool)
+        # Only the last few tokens can complete a stop string that was absent a step ago; early
+        # in an episode the prompt's tail is prepended, so "\ndef " matches right after a
+        # prompt that ends in a newline.
+        width_p, window = self.config.max_prompt_tokens, self._stop_window
+        counts = self.num_generated[rows]
+        slices = [self.input_ids[r, width_p + max(n - window, 0):width_p + n] for r, n in zip(rows, counts)]
+        texts = self.config.tokenizer.batch_decode(slices, skip_special_tokens=True)
+        prefixes = [self._prompt_tail(r) if n <= window else "" for r, n in zip(rows, counts)]
+        return np.array([self._first_stop(p + t, len(p)) >= 0 for p, t in zip(prefixes, texts)], dtype=bool)
+
+    def _prompt_tail(self, row: int) -> str:
+        return self.prompts[row][len(self.prompts[row]) - self._stop_window + 2:] if self._stop_window > 2 else ""
+
+    def _first_stop(self, text: str, prefix_len: int) -> int:
+        """Start of the earliest stop string in ``text`` that ends after ``prefix_len``, else -1."""
+        starts = [text.find(s, max(prefix_len - len(s) + 1, 0)) for s in self.config.stop_strings]
+        return min((i for i in starts if i >= 0), default=-1)
 
     def completion_ids(self, row: int) -> np.ndarray:
         start = self.config.max_prompt_tokens
@@ -192,8 +201,11 @@ class TokenBatch:
     def completion_text(self, row: int) -> str:
         """Decoded completion without special tokens, cut before the first stop string."""
         text = self.config.tokenizer.decode(self.completion_ids(row), skip_special_tokens=True)
-        cut = min((i for i in (text.find(s) for s in self.config.stop_strings) if i >= 0), default=-1)
-        return text if cut < 0 else text[:cut]
+        if not self.config.stop_strings:
+            return text
+        prefix = self._prompt_tail(row)
+        cut = self._first_stop(prefix + text, len(prefix))
+        return text if cut < 0 else text[:max(cut - len(prefix), 0)]
 
     def score_rows(self, rows: np.ndarray, texts: list[str]) -> dict[str, np.ndarray]:
         """Score completions of ``rows`` in one batched preference call (plus gold, if set)."""

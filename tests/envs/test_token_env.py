@@ -169,3 +169,40 @@ def test_tokenizer_by_local_path_or_object(tmp_path):
     np.testing.assert_array_equal(obs_path["input_ids"], obs_object["input_ids"])
     with pytest.raises(OSError, match="could not load a tokenizer"):
         toy_env(tokenizer=str(tmp_path / "missing"))
+
+
+def test_stop_string_spanning_the_prompt_boundary_counts_but_one_inside_the_prompt_does_not():
+    env = toy_env(stop_strings=[" a"], max_new_tokens=8)
+    env.reset(options={"prompt": "ab "})
+    _, _, terminated, _, info = env.step(ids(env, "a")[0])
+    assert terminated and info["completion"] == ""
+    env = toy_env(stop_strings=["b "], max_new_tokens=8)
+    env.reset(options={"prompt": "ab "})
+    _, _, terminated, _, _ = env.step(ids(env, "a")[0])
+    assert not terminated
+
+
+def test_vector_and_single_env_agree_on_stops_whatever_the_batch():
+    from prefgym.envs.vector_env import TokenVectorEnv
+
+    kwargs = dict(tokenizer="prefgym/toy-chars", prompts=["ab "],
+                  preference={"_target_": "prefgym.preferences.TargetCharScorer", "target": "a"},
+                  max_prompt_tokens=4, max_new_tokens=6, stop_strings=["b a", "c."])
+    rng = np.random.default_rng(0)
+    alphabet = ids(toy_env(), "abc. ")
+    sequences = rng.choice(alphabet, size=(32, 6))
+    vec = TokenVectorEnv(num_envs=32, autoreset_mode="disabled", **kwargs)
+    vec.reset(options={"prompts": ["ab "] * 32})
+    done_at, vec_completions = np.full(32, -1), [None] * 32
+    for t in range(6):
+        _, _, term, trunc, info = vec.step(sequences[:, t])
+        for row in np.flatnonzero(term | trunc):
+            done_at[row], vec_completions[row] = t, info["completion"][row]
+    single = TokenEnv(**kwargs)
+    for row in range(32):
+        single.reset(options={"prompt": "ab "})
+        for t in range(6):
+            *_, term, trunc, info = single.step(sequences[row, t])
+            if term or trunc:
+                assert t == done_at[row] and info["completion"] == vec_completions[row]
+                break
