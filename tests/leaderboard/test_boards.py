@@ -52,8 +52,15 @@ def test_board_index_is_up_to_date():
     assert not render_index(ROOT, check=True), "leaderboards/README.md is stale: run `prefgym leaderboard render --all`"
 
 
+def test_random_entry_still_reproduces():
+    """Canary (~10-30 s): the uniform policy has exact logits on every machine, so its re-run checks that
+    the env, prompts, stop rules and scorer behave as when the entries were made. A failure means a
+    released env changed in place: give it a new version (and the board a new protocol version)."""
+    report = verify(ROOT / "pep8", "random")  # raises SubmissionError naming every metric that moved
+    assert report["metrics"]["perplexity"] == pytest.approx(8192, rel=1e-3)
+
+
 @pytest.mark.slow
 def test_verify_a_genuine_entry_within_five_minutes():
-    board = ROOT / "pep8"
-    report = verify(board, "base-policy")
+    report = verify(ROOT / "pep8", "base-policy")
     assert report["wall_time_s"] < 300, report
