@@ -84,6 +84,11 @@ BUILTIN_ENVS["prefgym/PEP8-Learned-v0"] = {
     "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/pep8-rm"},
     "gold_preference": {"_target_": "prefgym.preferences.PEP8Scorer"},
 }
+BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
+    **BUILTIN_ENVS["prefgym/Sentiment-v0"],
+    "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/sentiment-rm"},
+    "gold_preference": {"_target_": "prefgym.preferences.SentimentScorer"},
+}
 
 # The shipped base policy that suits each env (``prefgym rollout`` / ``prefgym train`` default to it).
 DEFAULT_POLICIES: dict[str, str] = {
