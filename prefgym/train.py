@@ -170,7 +170,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     import torch
     from hydra.utils import instantiate
 
-    from prefgym.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from prefgym.checkpoint import latest_checkpoint, load_checkpoint
     from prefgym.utils.torch_threads import configure_threads
 
     configure_threads(cfg.num_threads)
@@ -178,8 +178,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     start = _prepare_run_dir(cfg, run_dir)
-    batch_size = int(cfg.agent.config.batch_size)
-    env = build_env(cfg, num_envs=batch_size)
+    env = build_env(cfg, num_envs=int(cfg.agent.config.batch_size))
     agent = build_agent(cfg, build_policy(cfg, env))
     state: dict[str, Any] = {"env_steps": 0, "elapsed_s": 0.0}
     if start:
@@ -188,13 +187,32 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
     make_tracker = instantiate(cfg.logger, run_dir=str(run_dir), total=int(cfg.iterations), start=start,
                                _partial_=True)
     tracker = make_tracker(run_config=OmegaConf.to_container(cfg, resolve=True))
-    t_start = time.perf_counter() - float(state["elapsed_s"])
+    train_info = train_loop(cfg, agent, env, tracker, run_dir, start, state)
+    if cfg.eval.enabled:
+        result = evaluate_run(cfg, run_dir, agent=agent, extra={"train": train_info})
+        tracker.summary({f"eval/{k}": v for k, v in result["metrics"].items()})
+        tracker.finish()
+    else:
+        result = {"metrics": tracker.finish(), "train": train_info}
+    print_summary(result, run_dir)
+    return result
+
+
+def train_loop(cfg: DictConfig, agent: Any, env: Any, tracker: Any, run_dir: Path, start: int,
+               state: dict[str, Any]) -> dict[str, Any]:
+    """Iterations ``start .. cfg.iterations-1``: train step, log, samples, periodic atomic checkpoints."""
+    from prefgym.checkpoint import save_checkpoint
+
+    batch_size = int(cfg.agent.config.batch_size)
+    t_start = time.perf_counter() - float(state["elapsed_s"])  # a resumed run keeps counting
+    cpu_start = time.process_time() - float(state.get("cpu_s", 0.0))
     env_steps = int(state["env_steps"])
     for iteration in range(start, int(cfg.iterations)):
         t0 = time.perf_counter()
         rollout, metrics = agent.train_step(env, iteration)
         env_steps += rollout.num_tokens
         metrics.update({"charts/env_steps": env_steps, "charts/iteration_s": time.perf_counter() - t0,
+                        "charts/cpu_s": time.process_time() - cpu_start,
                         "charts/samples_per_s": batch_size / max(time.perf_counter() - t0, 1e-9)})
         tracker.log(iteration, metrics)
         if iteration % int(cfg.log.samples_every) == 0:
@@ -202,20 +220,15 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike) -> dict[str, Any]:
         done = iteration + 1
         if done % int(cfg.checkpoint.every) == 0 or done == int(cfg.iterations):
             save_checkpoint(run_dir / "checkpoints", agent, step=done, keep=int(cfg.checkpoint.keep),
-                            extra={"env_steps": env_steps, "elapsed_s": time.perf_counter() - t_start})
-    last = tracker.finish() if not cfg.eval.enabled else None
-    result = evaluate_run(cfg, run_dir, agent=agent) if cfg.eval.enabled else {"metrics": last}
-    if cfg.eval.enabled:
-        tracker.summary({f"eval/{k}": v for k, v in result["metrics"].items()})
-        tracker.finish()
-    result["train"] = {"iterations": int(cfg.iterations), "env_steps": env_steps,
-                       "wall_time_s": round(time.perf_counter() - t_start, 2)}
-    print_summary(result, run_dir)
-    return result
+                            extra={"env_steps": env_steps, "elapsed_s": time.perf_counter() - t_start,
+                                   "cpu_s": time.process_time() - cpu_start})
+    return {"iterations": int(cfg.iterations), "env_steps": env_steps,
+            "wall_time_s": round(time.perf_counter() - t_start, 2),
+            "cpu_time_s": round(time.process_time() - cpu_start, 2)}
 
 
 def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None, checkpoint: str | None = None,
-                 out: str | None = None) -> dict[str, Any]:
+                 out: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``agent`` (or rebuild it from the run's latest checkpoint) and write ``eval.json``."""
     from types import SimpleNamespace
 
@@ -254,6 +267,7 @@ def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None,
         result["base"] = evaluate_agent(base_agent, env, base, num_samples=n, seed=seed, heldout=heldout)["metrics"]
     result["cost"]["device"] = str(next(agent.policy.parameters()).device)
     result["run_info"] = run_info()
+    result.update(extra or {})
     atomic_write_json(Path(out) if out else run_dir / "eval.json", result)
     return result
 
@@ -284,6 +298,10 @@ def print_summary(result: dict[str, Any], run_dir: Path) -> None:
         table.add_row(key, "" if before is None else f"{before:.5g}", f"{value:.5g}", change)
     console = Console()
     console.print(table)
+    if "train" in result:
+        t = result["train"]
+        console.print(f"trained {t['iterations']} iterations, {t['env_steps']} env steps in {t['wall_time_s']:.0f} s "
+                      f"wall ({t['cpu_time_s']:.0f} s CPU)")
     console.print(f"metrics: {run_dir / 'metrics.csv'}   plot: {run_dir / 'plots' / 'training.png'}   "
                   f"eval: {run_dir / 'eval.json'}")
 

@@ -111,9 +111,12 @@ def _instantiate_train_components(cfg: DictConfig, tmp_path: Path, build_policy:
     if build_policy:
         policy = _policy(OmegaConf.to_yaml(cfg.policy, resolve=True))
         assert policy.config.vocab_size > 0
-    else:  # the group under test is not the policy: a tiny stand-in keeps the test fast
-        policy = _policy("{_target_: prefgym.models.build_policy, tokenizer: prefgym/toy-chars, n_layer: 1, "
-                         "n_embd: 16, n_head: 2, n_positions: 32}")
+    else:  # the group under test is not the policy: a tiny stand-in for the env's tokenizer keeps it fast
+        import gymnasium as gym
+
+        tokenizer = gym.spec(cfg.env.env_id).kwargs["tokenizer"]
+        policy = _policy(f"{{_target_: prefgym.models.build_policy, tokenizer: '{tokenizer}', n_layer: 1, "
+                         "n_embd: 16, n_head: 2, n_positions: 256}")
     check_agent(instantiate(cfg.agent, policy=policy))
     tracker = instantiate(cfg.logger, run_dir=str(tmp_path), total=1, progress=False, _partial_=True)
     tracker(mode="disabled").finish() if cfg.logger.get("wandb") else tracker().finish()
