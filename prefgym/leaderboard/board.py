@@ -37,7 +37,7 @@ def read_result(path: str | Path) -> dict[str, Any]:
         raise SubmissionError(f"result file is over {MAX_RESULT_BYTES >> 20} MiB", where=str(path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise SubmissionError(f"not a JSON result file: {err}", where=str(path)) from err
     if not isinstance(data, dict):
         raise SubmissionError("a result file must hold one JSON object", where=str(path))
@@ -60,12 +60,19 @@ def validate_board(board_dir: str | Path) -> dict[str, str | None]:
     board_dir = Path(board_dir)
     protocol = load_protocol(board_dir)
     report: dict[str, str | None] = {}
+    used: set[str] = set()
     for path in entries(board_dir):
         try:
-            validate_result(read_result(path), protocol, board_dir, filename=path.name)
+            result = read_result(path)
+            used.add(str(result.get("checkpoint", {}).get("path")))
+            validate_result(result, protocol, board_dir, filename=path.name)
             report[path.name] = None
-        except SubmissionError as err:
+        except (SubmissionError, AttributeError) as err:
             report[path.name] = str(err)
+    folder = board_dir / "checkpoints"
+    for orphan in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if f"checkpoints/{orphan.name}" not in used:  # weights no entry vouches for: remove them
+            report[f"checkpoints/{orphan.name}"] = f"{orphan} belongs to no entry; delete it"
     return report
 
 

@@ -81,6 +81,14 @@ def test_checkpoint_path_traversal_is_refused(toy_board):
     assert "must be a relative path inside" in _refusal(toy_board, "tuned")
 
 
+def test_orphan_checkpoints_and_unparsable_files_are_reported(toy_board):
+    (toy_board / "checkpoints" / "stray.safetensors").write_bytes(b"x")
+    (toy_board / "submissions" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    report = validate_board(toy_board)
+    assert "belongs to no entry" in report["checkpoints/stray.safetensors"]
+    assert "not a JSON result file" in report["deep.json"]
+
+
 def test_entry_file_must_be_named_after_the_entry(toy_board):
     save_entry(toy_board, "base-policy", load_entry(toy_board, "base-policy"), target="other")
     assert "must be named after the entry" in _refusal(toy_board, "other")
