@@ -96,13 +96,15 @@ def test_html_pages_render_in_headless_chromium_without_console_errors(toy_board
 
     render_board(toy_board)
     pages = {"toy": toy_board / "index.html"}
-    pages.update({b.name: b / "index.html" for b in find_boards(Path(__file__).resolve().parents[2] / "leaderboards")})
+    repo_boards = find_boards(Path(__file__).resolve().parents[2] / "leaderboards")
+    pages.update({b.name: b / "index.html" for b in repo_boards})
     monkeypatch.setenv("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            results = {name: _open_and_check(browser, path, SCREENSHOTS / f"{name}.png") for name, path in pages.items()}
+            results = {name: _open_and_check(browser, path, SCREENSHOTS / f"{name}.png")
+                       for name, path in pages.items()}
         finally:
             browser.close()
     assert {name: errors for name, (errors, _) in results.items() if errors} == {}
