@@ -24,17 +24,7 @@ trained() {  # board agent [extra train overrides...]
   shift 2
   local run="outputs/leaderboard-runs/$board-$agent"
   [ -d "$run/checkpoints" ] || $PY -m prefgym.train agent="$agent" env="$env" logger=local eval.enabled=false \
-    hydra.run.dir="$run" phf() {  # sweep dir of `prefgym pretrain pretrain_experiment=phf_pep8` (one subfolder per objective)
-  for model in "$1"/*/model; do
-    local objective
-    objective=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['prefgym_objective'])" "$model/config.json")
-    $LB evaluate phf-pep8 --name "phf-$objective" --weights "$model/model.safetensors" --submitter "$who" \
-      --out "$OUT/phf-pep8/phf-$objective.json" --submit --replace \
-      --description "prefgym pretrain pretrain_experiment=phf_pep8 (objective=$objective)"
-  done
-}
-
-"$@"
+    hydra.run.dir="$run" "$@"
   $LB evaluate "$board" --name "$agent" --run-dir "$run" --submitter "$who" --out "$OUT/$board/$agent.json" \
     --description "prefgym train agent=$agent env=$env $*" --submit --replace
 }
@@ -50,3 +40,4 @@ phf() {  # sweep dir of `prefgym pretrain pretrain_experiment=phf_pep8` (one sub
 }
 
 "$@"
+
