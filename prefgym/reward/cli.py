@@ -121,8 +121,11 @@ def _hydra_app(config_name: str, runner: Any, argv: list[str]) -> int:
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def _main(cfg: DictConfig) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
         with open_dict(cfg):
             cfg.argv = [a for a in argv if not a.startswith("hydra.")]
+            cfg.run_dir = HydraConfig.get().runtime.output_dir  # a multirun job writes into its own subdir
         runner(cfg)
 
     saved = sys.argv
