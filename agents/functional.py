@@ -191,7 +191,9 @@ def token_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask
         # Only the positions that predict a completion token need logits: the last N+1.
         out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                     use_cache=False, logits_to_keep=n + 1)
-    logits = out.logits[:, -(n + 1):-1].float() / temperature  # (B, N, V)
+    logits = out.logits[:, -(n + 1):-1].float()  # (B, N, V)
+    if temperature != 1.0:  # skip a (B, N, V) copy in the common case
+        logits = logits / temperature
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens[..., None]).squeeze(-1)  # (B, N)
     result = {"logprobs": logprobs * token_mask}
     if with_hidden:
@@ -200,6 +202,15 @@ def token_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask
     if with_entropy:
         result["entropy"] = entropy_from_logits(logits.detach())
     return result
+
+
+@torch.no_grad()
+def chunked_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], temperature: float = 1.0,
+                     chunk_size: int = 0) -> torch.Tensor:
+    """:func:`token_logprobs` without gradients, ``chunk_size`` rows at a time (bounded memory); (B, N)."""
+    parts = [token_logprobs(model, c["prompt_ids"], c["prompt_mask"], c["tokens"], c["mask"], temperature)["logprobs"]
+             for c, _, _ in micro_batches(batch, chunk_size)]
+    return torch.cat(parts, dim=0)
 
 
 def grouped_prompts(prompts: list[str], num_groups: int, group_size: int, seed: int) -> list[str]:

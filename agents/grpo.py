@@ -163,9 +163,8 @@ class GRPOAgent:
         batch = AF.rollout_batch(rollout, self.device)
         batch["advantages"] = group_advantages(batch["scores"] * c.reward_scale, c.group_size, c.scale_rewards)
         if self.ref_policy is not None:
-            with torch.no_grad(), AF.autocast(self.device, c.mixed_precision):
-                batch["ref_logprobs"] = AF.token_logprobs(self.ref_policy, batch["prompt_ids"], batch["prompt_mask"],
-                                                          batch["tokens"], batch["mask"], c.temperature)["logprobs"]
+            with AF.autocast(self.device, c.mixed_precision):
+                batch["ref_logprobs"] = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size)
         stats = self._update(batch, seed, iteration)
         return rollout, {**rollout_metrics(rollout), **stats}
 

@@ -186,13 +186,12 @@ class PPOAgent:
         n = batch["tokens"].shape[1]
         states = torch.cat([h[:, -1:] for h in hidden[:n]], dim=1).float()  # (B, N, H)
         old_values = self.value_head(states).squeeze(-1) * batch["mask"]  # (B, N)
-        args = (batch["prompt_ids"], batch["prompt_mask"], batch["tokens"], batch["mask"])
         with AF.autocast(dev, c.mixed_precision):
             if c.top_k or c.top_p < 1.0:  # sampled from a filtered distribution: recompute under the full one
-                old_logprobs = AF.token_logprobs(self.policy, *args, temperature=c.temperature)["logprobs"]
+                old_logprobs = AF.chunked_logprobs(self.policy, batch, c.temperature, c.micro_batch_size)
             else:
                 old_logprobs = rollout.logprobs.to(dev) * batch["mask"]
-            ref_logprobs = AF.token_logprobs(self.ref_policy, *args, temperature=c.temperature)["logprobs"]
+            ref_logprobs = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size)
         kl = AF.kl_estimate(old_logprobs, ref_logprobs, "k1") * batch["mask"]  # (B, N)
         rewards = rollout.rewards.to(dev) * c.reward_scale - self.kl_coef * kl  # (B, N)
         advantages, returns = AF.gae(rewards, old_values, batch["mask"], c.gamma, c.lam)

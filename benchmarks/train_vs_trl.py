@@ -121,10 +121,10 @@ def run_ours(args, algo: str, epochs: int) -> dict:
     env = make_env(tokenizer, prompts)
     if algo == "grpo":
         agent = GRPOAgent(GRPOConfig(batch_size=BATCH, group_size=GROUP, lr=1e-6, beta=0.0, loss_type="dapo",
-                                     num_iterations=epochs, device="cpu"), model)
+                                     num_iterations=epochs, micro_batch_size=args.micro_batch, device="cpu"), model)
     else:
         agent = PPOAgent(PPOConfig(batch_size=BATCH, lr=3e-6, ppo_epochs=epochs, init_kl_coef=0.05,
-                                   adaptive_kl=False, device="cpu"), model)
+                                   adaptive_kl=False, micro_batch_size=args.micro_batch, device="cpu"), model)
     times = []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
@@ -238,7 +238,7 @@ def worker(args) -> None:
 def run_config(name: str, args) -> dict:
     python = args.trl_python if name.startswith("trl_") else sys.executable
     cmd = [python, str(Path(__file__).resolve()), "--worker", name, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads)]
+           "--warmup", str(args.warmup), "--threads", str(args.threads), "--micro-batch", str(args.micro_batch)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "disabled"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     for line in proc.stdout.splitlines():
@@ -268,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads in every worker")
+    parser.add_argument("--micro-batch", type=int, default=16,
+                        help="our agents' rows per forward/backward (gradient accumulation; same update)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
     default_trl = ROOT / ".venv-bench" / "bin" / "python"
     parser.add_argument("--trl-python", default=str(default_trl) if default_trl.exists() else sys.executable)
@@ -284,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         meta = {"batch": BATCH, "prompt_tokens": PROMPT_TOKENS, "new_tokens": NEW_TOKENS, "group": GROUP,
-                "threads": args.threads, "steps": args.steps, "warmup": args.warmup,
+                "threads": args.threads, "steps": args.steps, "warmup": args.warmup, "micro_batch": args.micro_batch,
                 "model": "GPT-2 4x256, vocab 8192, random init, fp32", "reward": f"TargetCharScorer({TARGET!r})"}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"settings": meta, "results": results}, indent=2) + "\n")
