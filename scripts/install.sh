@@ -19,4 +19,12 @@ if [ -n "$extras" ]; then
 else
   .venv/bin/python -m pip install -q -e .
 fi
+# The leaderboard page test renders in a real headless browser: Debian's Chromium.
+if [[ ",${extras}," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: install Chromium (e.g. sudo apt-get install chromium) for the leaderboard page test" >&2
+  fi
+fi
 .venv/bin/python -c "import torch, prefgym; print(f'prefgym {prefgym.__version__} installed (torch {torch.__version__}) in .venv')"
