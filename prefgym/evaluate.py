@@ -15,6 +15,8 @@ Metrics:
   * ``perplexity`` — of the agent's policy on held-out text (``heldout.kind``: stdlib code,
     prose, or the eval prompts), in blocks of ``heldout.block_size`` tokens.
   * ``distinct_1/2/3`` — distinct word n-grams over all completions.
+  * ``completion_tokens`` and ``empty_fraction`` — mean length and the share of blank
+    completions (a policy that writes nothing has no violations per character).
 
 Usage:
     $ prefgym evaluate RUN_DIR [--num-samples 128] [--seed 0] [--out RUN_DIR/eval.json]
@@ -108,6 +110,8 @@ def sample_metrics(agent: Any, env: Any, base_policy: Any, num_samples: int, see
     metrics["kl_to_base_k3"] = float(np.concatenate(kl3).mean())
     metrics.update({f"distinct_{n}": distinct_n(completions, n) for n in (1, 2, 3)})
     metrics["completion_tokens"] = steps / num_samples
+    # Writing nothing is a classic hack of per-character scores: make it visible next to the score.
+    metrics["empty_fraction"] = sum(not c.strip() for c in completions) / num_samples
     return {"metrics": metrics, "completions": completions, "prompts": prompts, "env_steps": steps}
 
 

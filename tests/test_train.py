@@ -56,6 +56,18 @@ def test_debug_toy_runs_every_agent_end_to_end(agent, tmp_path):
     assert (tmp_path / "checkpoints" / "step-000003" / "weights.safetensors").is_file()
 
 
+def test_debug_fast_on_the_default_env_and_policy_is_under_a_minute(tmp_path):
+    """debug=fast: the default env (PEP8) and base policy (prefgym/tiny-code), end to end.
+
+    Timed in CPU seconds of this process: wall time on a shared CI machine measures the neighbours.
+    """
+    start = time.process_time()
+    result = train(compose("debug=fast", "agent=ppo", "logger=local"), tmp_path)
+    assert time.process_time() - start < 60
+    assert result["metrics"]["score"] <= 0.0 and "score/violations_per_char" in result["metrics"]
+    assert (tmp_path / "eval.json").is_file() and (tmp_path / "plots" / "training.png").is_file()
+
+
 def test_multirun_sweep_agents_and_seeds(tmp_path):
     # Through the `prefgym` entry point (prefgym.cli -> prefgym.train:cli), as a user runs it.
     cmd = [sys.executable, "-m", "prefgym.cli", "train", "-m", "agent=ppo,grpo", "seed=0,1", "debug=toy",
