@@ -129,6 +129,9 @@ def parse_protocol(raw: dict[str, Any], root: Path) -> Protocol:
     for key in ("primary", "constraint"):
         if protocol.ranking.get(key) not in protocol.metrics:
             problems.append(f"ranking.{key} must name one of the metrics, got {protocol.ranking.get(key)!r}")
+    for name, bounds in dict(protocol.ranking.get("require") or {}).items():
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(b, (int, float)) for b in bounds)):
+            problems.append(f"ranking.require.{name} must be [low, high], got {bounds!r}")
     problems += _check_env_spec(protocol)
     if problems:
         raise SubmissionError(problems, where=f"{root}/protocol.yaml")

@@ -37,21 +37,38 @@ def pareto_front(points: list[tuple[float, float]], directions: tuple[str, str])
     return [not dominated(i) for i in range(len(points))]
 
 
+def unranked_reason(result: dict[str, Any], protocol: Protocol) -> str:
+    """Why an entry is not ranked ("" when it is): over the KL budget, or failing a ``ranking.require`` range.
+
+    ``require`` guards against degenerate optima of a gold score, e.g. empty completions have
+    no PEP8 violations at all.
+    """
+    constraint, budget = protocol.ranking["constraint"], float(protocol.ranking.get("budget", math.inf))
+    value = result["metrics"][constraint]
+    if (value > budget) if protocol.metrics[constraint].direction == "min" else (value < budget):
+        return f"{constraint} {_fmt(value)} over the budget {budget:g}"
+    for name, (low, high) in protocol.ranking.get("require", {}).items():
+        got = result["metrics"].get(name)
+        if got is None or not low <= got <= high:
+            return f"{name} {_fmt(got)} outside the required [{low:g}, {high:g}]"
+    return ""
+
+
 def rank(results: list[dict[str, Any]], protocol: Protocol) -> list[dict[str, Any]]:
-    """Rows for the tables: each result plus ``rank`` (None when over budget) and ``pareto``."""
+    """Rows for the tables: each result plus ``rank`` (None when not eligible), ``note`` (why) and ``pareto``."""
     primary, constraint = protocol.ranking["primary"], protocol.ranking["constraint"]
-    budget = float(protocol.ranking.get("budget", math.inf))
     p_dir, c_dir = protocol.metrics[primary].direction, protocol.metrics[constraint].direction
     points = [(r["metrics"][primary], r["metrics"][constraint]) for r in results]
     front = pareto_front(points, (p_dir, c_dir))
-    within = [(c <= budget) if c_dir == "min" else (c >= budget) for _, c in points]
+    notes = [unranked_reason(r, protocol) for r in results]
     order = sorted(range(len(results)), key=lambda i: (
-        not within[i], -points[i][0] if p_dir == "max" else points[i][0],
+        bool(notes[i]), -points[i][0] if p_dir == "max" else points[i][0],
         points[i][1] if c_dir == "min" else -points[i][1], results[i]["name"]))
     rows, place = [], 0
     for i in order:
-        place += within[i]
-        rows.append({"result": results[i], "rank": place if within[i] else None, "pareto": front[i]})
+        place += not notes[i]
+        rows.append({"result": results[i], "rank": None if notes[i] else place, "pareto": front[i],
+                     "note": notes[i]})
     return rows
 
 
@@ -77,14 +94,14 @@ def _cells(row: dict[str, Any], protocol: Protocol) -> list[str]:
     train = r["cost"].get("train_env_steps")
     verified = "✓" if r.get("verification") else "—"
     return ([_fmt(row["rank"]), r["name"], _method(r)] + metrics
-            + ["★" if row["pareto"] else "", _fmt(train), verified])
+            + ["★" if row["pareto"] else "", _fmt(train), verified, row["note"]])
 
 
 def _headers(protocol: Protocol) -> list[str]:
     arrows = {"max": "↑", "min": "↓"}
     metric_heads = [f"{protocol.metrics[n].label} {arrows[protocol.metrics[n].direction]}"
                     for n in COLUMNS if n in protocol.metrics]
-    return ["#", "entry", "method"] + metric_heads + ["Pareto", "train env steps", "verified"]
+    return ["#", "entry", "method"] + metric_heads + ["Pareto", "train env steps", "verified", "not ranked because"]
 
 
 def protocol_summary(protocol: Protocol) -> list[str]:
@@ -96,7 +113,9 @@ def protocol_summary(protocol: Protocol) -> list[str]:
         f"{protocol.num_samples} samples (batch {protocol.batch_size}, seed {protocol.seed}), decoding {dec}",
         f"base policy `{protocol.base_policy}` (sha256 `{protocol.base_sha256[:12]}…`); held-out perplexity on "
         f"{protocol.heldout.get('kind')} text",
-        f"ranking: best `{r['primary']}` with `{r['constraint']}` ≤ {r.get('budget')}; ★ marks the Pareto frontier",
+        f"ranking: best `{r['primary']}` with `{r['constraint']}` ≤ {r.get('budget')}"
+        + "".join(f", `{k}` in [{lo:g}, {hi:g}]" for k, (lo, hi) in r.get("require", {}).items())
+        + "; ★ marks the Pareto frontier",
     ]
 
 
@@ -111,7 +130,7 @@ def render_markdown(protocol: Protocol, results: list[dict[str, Any]]) -> str:
         heads = _headers(protocol)
         lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, protocol)) + " |" for row in rows]
-        lines += ["", "Entries without a rank are over the KL budget. Details of each entry (config, samples, "
+        lines += ["", "Entries without a rank break a ranking rule (last column). Details of each entry (config, samples, "
                   "cost, provenance) are in `submissions/<entry>.json`; the plot is in `index.html`.", ""]
     return "\n".join(lines + [f"_{FOOTER}_", ""])
 

@@ -36,6 +36,18 @@ def test_rank_within_budget_by_gold_then_over_budget(toy_board):
         ("best", 1, True), ("good", 2, True), ("base", 3, True), ("far", None, True)]
 
 
+def test_required_ranges_keep_degenerate_entries_unranked(toy_board):
+    import dataclasses
+
+    protocol = load_protocol(toy_board)
+    protocol = dataclasses.replace(protocol, ranking={**protocol.ranking, "require": {"completion_tokens": [8, 1e9]}})
+    empty, full = _entry("empty", 1.0, 0.5), _entry("full", 0.2, 0.5)
+    empty["metrics"]["completion_tokens"], full["metrics"]["completion_tokens"] = 1.5, 20.0
+    rows = rank([empty, full], protocol)
+    assert [(r["result"]["name"], r["rank"]) for r in rows] == [("full", 1), ("empty", None)]
+    assert rows[1]["note"] == "completion_tokens 1.5 outside the required [8, 1e+09]"
+
+
 def test_render_writes_then_is_up_to_date_then_detects_edits(toy_board):
     assert {p.name for p in render_board(toy_board)} == {"README.md", "index.html"}
     assert render_board(toy_board, check=True) == []
