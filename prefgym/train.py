@@ -7,7 +7,8 @@ debug/``); every component is a ``_target_`` node, and agents are reached only t
 ``samples.jsonl``, ``checkpoints/``, ``plots/training.png`` and ``eval.json``.
 
 Usage:
-    $ prefgym train                                  # PPO on PEP8 from the tiny code model
+    $ prefgym train experiment=pep8_ppo              # the main job: PPO on PEP8 from prefgym/tiny-code
+    $ prefgym train                                  # the same groups with the generic defaults
     $ prefgym train agent=grpo debug=fast            # any agent end to end in < 1 min
     $ prefgym train -m agent=ppo,grpo seed=0,1       # a sweep
     $ prefgym train hydra.run.dir=runs/x resume=true # continue a killed run
@@ -54,13 +55,19 @@ def build_env(cfg: DictConfig, num_envs: int, split: str = "train") -> Any:
     if split != "train":
         kwargs["prompt_order"] = "sequential"
     env_id = kwargs["env_id"]
-    if env_id not in gym.registry:
+    registered = env_id
+    if ":" in env_id:  # "their_pkg:Task-v0": importing the module registers its ids (as gymnasium.make does)
+        import importlib
+
+        module, registered = env_id.split(":", 1)
+        importlib.import_module(module)
+    if registered not in gym.registry:
         known = sorted(k for k in gym.registry if k.startswith("prefgym/"))
         raise ConfigError(f"unknown env id {env_id!r}; registered prefgym envs: {known} "
                           "(a third-party env is 'module:Name-v0')")
     if cfg.get("preference") is not None:
         kwargs["preference"] = OmegaConf.to_container(cfg.preference, resolve=True)
-        kwargs.setdefault("gold_preference", gym.spec(env_id).kwargs.get("preference"))
+        kwargs.setdefault("gold_preference", gym.spec(registered).kwargs.get("preference"))
     return get_method(target)(**kwargs)
 
 

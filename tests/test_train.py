@@ -181,3 +181,9 @@ def test_wandb_offline_logger_writes_an_offline_run(tmp_path, monkeypatch):
     train(compose("debug=toy", "logger=wandb", "eval.baseline=false"), tmp_path)
     assert list((tmp_path / "wandb").glob("offline-run-*")), "no offline wandb run"
     assert (tmp_path / "metrics.csv").read_text().startswith("step,")
+
+
+def test_a_third_party_env_trains_by_module_colon_id(tmp_path, fixtures_on_path):
+    result = train(compose("debug=toy", "agent=reinforce", "env.env_id=thirdparty_prefs:Exclaim-v0",
+                           "env.max_new_tokens=4", "eval.baseline=false"), tmp_path)
+    assert result["env_id"] == "thirdparty_prefs:Exclaim-v0" and "score" in result["metrics"]
