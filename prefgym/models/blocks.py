@@ -1,6 +1,6 @@
 """Scored documents -> token streams with per-token scores -> fixed-length training blocks.
 
-Each token gets the score of the segment (line / sentence) its first character falls in,
+Each token gets the score of the segment (line / sentence) its last character falls in,
 so a segment-level preference becomes a token-level one, as in Korbak et al. (2023).
 ``segment_start`` marks the first token of each segment: conditional training puts its
 control token there, inserting token ids into the plain tokenization (so text without
@@ -49,8 +49,11 @@ def tokenize_documents(docs: Sequence[Any], tokenizer: Any) -> list[TokenizedDoc
         if not np.all(np.isfinite(seg_scores)):
             raise ValueError(f"{doc.source!r} has NaN/inf segment scores; rescore it or drop it")
         bounds = np.cumsum([len(s) for s in segments])  # (S,) end offset of each segment
-        starts = np.array([o[0] for o in offsets], dtype=np.int64)  # (N,)
-        seg_of_token = np.minimum(np.searchsorted(bounds, starts, side="right"), len(segments) - 1)
+        # A token belongs to the segment of its LAST character: byte-level BPE merges a newline
+        # with the next line's indentation ("\n        "), and that token decides line N+1's
+        # indentation, so it must carry line N+1's score (and follow line N+1's control token).
+        lasts = np.array([max(o[1] - 1, o[0]) for o in offsets], dtype=np.int64)  # (N,)
+        seg_of_token = np.minimum(np.searchsorted(bounds, lasts, side="right"), len(segments) - 1)
         first = np.ones(len(ids), dtype=bool)
         first[1:] = seg_of_token[1:] != seg_of_token[:-1]
         lengths = np.array([len(s) for s in segments], dtype=np.float64)

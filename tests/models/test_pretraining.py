@@ -118,3 +118,16 @@ def test_save_and_load_policy_round_trip(tmp_path):
     assert load_tokenizer(str(tmp_path / "m")).eos_token_id == 0
     with pytest.raises(FileNotFoundError, match="shipped models"):
         load_policy("prefgym/no-such-model")
+
+
+def test_indentation_token_carries_the_next_lines_score():
+    from prefgym.data.corpora import Document
+
+    tok = load_tokenizer("prefgym/bpe-8k")
+    text = "class A:\n    def f(self):\n        return 1\n"
+    doc = Document(text, "d", text.splitlines(keepends=True), [0.0, -0.1, -0.5])
+    td = tokenize_documents([doc], tok)[0]
+    pieces = [tok.decode([i]) for i in td.ids]
+    indent = pieces.index("\n       ")  # BPE merges the newline with the next line's indentation
+    assert td.scores[indent] == pytest.approx(-0.5) and td.segment_start[indent]
+    assert pieces[td.segment_start.tolist().index(True, 1)] == "\n   "
