@@ -28,7 +28,8 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# conf/ sits beside the package in a checkout (editable install); PREFGYM_CONF_DIR points elsewhere.
+CONF_DIR = Path(os.environ.get("PREFGYM_CONF_DIR") or Path(__file__).resolve().parents[1] / "conf")
 PACKAGES = ("prefgym", "torch", "transformers", "gymnasium", "numpy", "hydra-core", "omegaconf", "wandb",
             "tokenizers", "safetensors", "stable-baselines3", "pycodestyle")
 
@@ -136,7 +137,7 @@ def run_info(argv: list[str] | None = None) -> dict[str, Any]:
     info: dict[str, Any] = {"git_sha": None, "git_dirty": None, "versions": versions,
                             "python": platform.python_version(), "platform": platform.platform(),
                             "argv": list(sys.argv if argv is None else argv)}
-    root = CONF_DIR.parent
+    root = Path(__file__).resolve().parents[1]
     try:
         info["git_sha"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                          timeout=10, check=True).stdout.strip()
