@@ -126,9 +126,13 @@ def _check_staged(result: dict[str, Any], protocol: Protocol, board_dir: Path, s
 
 
 def compare_metrics(submitted: dict[str, float], rerun: dict[str, float], protocol: Protocol) -> list[str]:
-    """Every metric that does not reproduce (or is missing / unexpected), with both values and the tolerance."""
+    """Every metric that does not reproduce (or that the re-run does not produce), with values and tolerance.
+
+    A metric the re-run has but the entry lacks is fine unless the protocol lists it: a newer
+    prefgym may measure more than the code that wrote the entry.
+    """
     problems = []
-    for name in sorted(set(submitted) | set(rerun)):
+    for name in sorted(set(submitted) | set(protocol.metrics)):
         if name not in rerun:
             problems.append(f"metrics.{name} is not produced by the protocol (remove it)")
             continue
@@ -165,7 +169,7 @@ def verify(board_dir: str | Path, name: str, record: bool = False) -> dict[str, 
     problems = compare_metrics(result["metrics"], rerun["metrics"], protocol)
     if problems:
         raise SubmissionError(problems, where=f"{protocol.board}/{name} (verify)")
-    diffs = {k: abs(result["metrics"][k] - v) for k, v in rerun["metrics"].items()}
+    diffs = {k: abs(result["metrics"][k] - v) for k, v in rerun["metrics"].items() if k in result["metrics"]}
     report = {"name": name, "wall_time_s": wall, "max_abs_diff": max(diffs.values(), default=0.0),
               "metrics": rerun["metrics"]}
     if record:

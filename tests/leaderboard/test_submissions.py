@@ -178,3 +178,14 @@ def test_cli_exit_codes_and_messages(toy_board, capsys):
     assert "every number must be finite" in capsys.readouterr().out
     assert main(["--root", root, "verify", "toy", "../x"]) == 1
     assert "path separator" in capsys.readouterr().err
+
+
+def test_verify_tolerates_metrics_added_by_newer_code_but_not_invented_ones(toy_board):
+    result = load_entry(toy_board, "tuned")
+    del result["metrics"]["distinct_3"]  # as if written before prefgym measured distinct-3
+    save_entry(toy_board, "tuned", result)
+    verify(toy_board, "tuned")
+    result["metrics"]["made_up"] = 1.0
+    save_entry(toy_board, "tuned", result)
+    with pytest.raises(SubmissionError, match="metrics.made_up is not produced by the protocol"):
+        verify(toy_board, "tuned")
