@@ -104,7 +104,7 @@ def ppo_curve(cfg: Any, policy: Any, base: Any, env: Any, eval_env: Any, log: An
 
 
 def plot_overopt(result: dict[str, Any], path: str | Path) -> None:
-    """Proxy and gold score against KL to the base policy, best-of-n and PPO side by side."""
+    """Proxy and gold score against sqrt(KL to the base policy), best-of-n and PPO side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,11 +117,14 @@ def plot_overopt(result: dict[str, Any], path: str | Path) -> None:
         curve = result.get(name)
         if not curve:
             continue
-        order = np.argsort(curve["kl"])
+        # Gao et al. plot against sqrt(KL): best-of-n and RL curves become comparable in shape
+        distance = np.sqrt(np.clip(np.asarray(curve["kl"]), 0.0, None))
+        order = np.argsort(distance)
         for ax, key in zip(axes, ("proxy", "gold")):
-            ax.plot(np.asarray(curve["kl"])[order], np.asarray(curve[key])[order], style, label=name.replace("_", "-"))
-    axes[0].set(title=f"proxy: {result['proxy_name']}", xlabel="KL(policy || base)  [nats]", ylabel="proxy score")
-    axes[1].set(title=f"gold: {result['gold_name']}", xlabel="KL(policy || base)  [nats]", ylabel="gold score")
+            ax.plot(distance[order], np.asarray(curve[key])[order], style, label=name.replace("_", "-"))
+    label = "sqrt KL(policy || base)  [sqrt nats]"
+    axes[0].set(title=f"proxy: {result['proxy_name']}", xlabel=label, ylabel="proxy score")
+    axes[1].set(title=f"gold: {result['gold_name']}", xlabel=label, ylabel="gold score")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
