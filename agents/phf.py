@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agents.functional import masked_mean
 from prefgym.models.blocks import TokenizedDocument
 from prefgym.models.control import control_token_ids
 
@@ -54,11 +55,6 @@ def token_log_probs(logits: "torch.Tensor", labels: "torch.Tensor") -> tuple["to
     safe = torch.where(mask, labels, torch.zeros_like(labels))
     logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T)
     return logp * mask, mask.float()
-
-
-def masked_mean(x: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
-    """Mean of ``x`` over positions where ``mask`` is 1 (0 when the mask is empty)."""
-    return (x * mask).sum() / mask.sum().clamp(min=1.0)
 
 
 def mle_loss(logits: "torch.Tensor", labels: "torch.Tensor", token_scores: Any = None,
