@@ -145,11 +145,33 @@ def make_sampler(policy: "torch.nn.Module", method: dict[str, Any], protocol: Pr
                                      blocked_token_ids=blocked, prompts=prompts, seed=(seed or 0) + 104_729 * k)
                     for k in range(n)]
         counter["env_steps"] += sum(r.num_tokens for r in rollouts)
+        if method.get("conditional"):
+            rollouts = [_drop_control_suffix(r, _good_ids(tokenizer)[0]) for r in rollouts]
         if n == 1:
             return rollouts[0]
         return _pick_rows(rollouts, torch.stack([r.scores for r in rollouts]).argmax(0))
 
     return SimpleNamespace(policy=policy, act=act, blocked=blocked)
+
+
+def _drop_control_suffix(rollout: "Rollout", good_id: int) -> "Rollout":
+    """The rollout with the trailing ``<|good|>`` removed from its (left-padded) prompts and the
+    ``<|good|>`` tokens it generated (before each line) left out of the token mask.
+
+    The KL term then compares the conditional policy's text with the base policy given the plain
+    prompt: the base model never learned control tokens, so each one would add ~15 nats of
+    "KL" that says nothing about the text (control tokens are annotations, stripped on decoding).
+    """
+    import dataclasses
+
+    import torch
+
+    if not bool((rollout.prompt_ids[:, -1] == good_id).all()):
+        raise ValueError("conditional prompts must end with <|good|> (a tokenizer without it as one token?)")
+    ids = torch.nn.functional.pad(rollout.prompt_ids[:, :-1], (1, 0), value=0)  # masked out below
+    mask = torch.nn.functional.pad(rollout.prompt_mask[:, :-1], (1, 0), value=0)  # (B, P): one more pad slot
+    token_mask = rollout.token_mask.masked_fill(rollout.tokens == good_id, 0)  # (B, N)
+    return dataclasses.replace(rollout, prompt_ids=ids, prompt_mask=mask, token_mask=token_mask)
 
 
 def run_protocol(protocol: Protocol, method: dict[str, Any], checkpoint: Path | None) -> dict[str, Any]:
