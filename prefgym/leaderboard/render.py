@@ -130,8 +130,8 @@ def render_markdown(protocol: Protocol, results: list[dict[str, Any]]) -> str:
         heads = _headers(protocol)
         lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(row, protocol)) + " |" for row in rows]
-        lines += ["", "Entries without a rank break a ranking rule (last column). Details of each entry (config, samples, "
-                  "cost, provenance) are in `submissions/<entry>.json`; the plot is in `index.html`.", ""]
+        lines += ["", "Entries without a rank break a ranking rule (last column). Details of each entry (config, "
+                  "samples, cost, provenance) are in `submissions/<entry>.json`; the plot is in `index.html`.", ""]
     return "\n".join(lines + [f"_{FOOTER}_", ""])
 
 
