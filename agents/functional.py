@@ -133,8 +133,8 @@ def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of each categorical row of ``logits`` (..., V) -> (...)."""
-    logp = F.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    probs = F.softmax(logits.float(), dim=-1)
+    return -torch.special.xlogy(probs, probs).sum(-1)  # 0 log 0 = 0 for blocked (-inf) tokens
 
 
 def sequence_inputs(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, tokens: torch.Tensor,
@@ -171,11 +171,13 @@ def capture_final_hidden(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]
 
 def token_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                    tokens: torch.Tensor, token_mask: torch.Tensor, temperature: float = 1.0,
-                   with_hidden: bool = False, with_entropy: bool = False) -> dict[str, torch.Tensor]:
+                   with_hidden: bool = False, with_entropy: bool = False,
+                   blocked_token_ids: tuple[int, ...] = ()) -> dict[str, torch.Tensor]:
     """Log-probs of the completion tokens under ``model`` (one forward over prompt + completion).
 
     Returns ``logprobs`` (B, N), and ``hidden`` (B, N, H) — the state each token was chosen
-    from — when ``with_hidden``, ``entropy`` (B, N) when ``with_entropy``.
+    from — when ``with_hidden``, ``entropy`` (B, N) when ``with_entropy``. ``blocked_token_ids``
+    are removed from the distribution (as :func:`prefgym.rollout.generate_rollout` does).
 
     Example:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
@@ -194,6 +196,8 @@ def token_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask
     logits = out.logits[:, -(n + 1):-1].float()  # (B, N, V)
     if temperature != 1.0:  # skip a (B, N, V) copy in the common case
         logits = logits / temperature
+    if blocked_token_ids:  # tokens the sampler can never draw: renormalise without them, as it did
+        logits = logits.index_fill(-1, torch.as_tensor(list(blocked_token_ids), device=logits.device), float("-inf"))
     logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens[..., None]).squeeze(-1)  # (B, N)
     result = {"logprobs": logprobs * token_mask}
     if with_hidden:
@@ -206,9 +210,10 @@ def token_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask
 
 @torch.no_grad()
 def chunked_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], temperature: float = 1.0,
-                     chunk_size: int = 0) -> torch.Tensor:
+                     chunk_size: int = 0, blocked_token_ids: tuple[int, ...] = ()) -> torch.Tensor:
     """:func:`token_logprobs` without gradients, ``chunk_size`` rows at a time (bounded memory); (B, N)."""
-    parts = [token_logprobs(model, c["prompt_ids"], c["prompt_mask"], c["tokens"], c["mask"], temperature)["logprobs"]
+    parts = [token_logprobs(model, c["prompt_ids"], c["prompt_mask"], c["tokens"], c["mask"], temperature,
+                            blocked_token_ids=blocked_token_ids)["logprobs"]
              for c, _, _ in micro_batches(batch, chunk_size)]
     return torch.cat(parts, dim=0)
 

@@ -55,6 +55,7 @@ class PPOConfig:
     temperature: float = 1.0  # sampling temperature (training log-probs use the same)
     top_k: int = 0  # 0 = no top-k filtering
     top_p: float = 1.0  # 1 = no nucleus filtering
+    block_eos: bool = False  # never sample EOS (HF's min_new_tokens for the whole episode): no early exits
     seed: int = 0  # seeds prompts, sampling and minibatch order of every iteration
     device: str = "auto"  # "auto", "cuda" or "cpu"
     mixed_precision: bool = False  # bf16 autocast on CUDA
@@ -124,6 +125,8 @@ class PPOAgent:
         params = list(self.policy.parameters()) + list(self.value_head.parameters())
         self.optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5)
         self.kl_coef = config.init_kl_coef
+        eos = getattr(policy.config, "eos_token_id", None)
+        self.blocked_token_ids: tuple[int, ...] = (int(eos),) if config.block_eos and eos is not None else ()
 
     # -- protocol -------------------------------------------------------------------------
     def act(self, env: Any, *, prompts: list[str] | None = None, seed: int | None = None):
@@ -134,7 +137,7 @@ class PPOAgent:
         c = self.config
         with AF.autocast(self.device, c.mixed_precision):
             return generate_rollout(self.policy, env, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
-                                    prompts=prompts, seed=seed)
+                                    blocked_token_ids=self.blocked_token_ids, prompts=prompts, seed=seed)
 
     def learn(self, env: Any, iterations: int, callback: Any = None) -> "PPOAgent":
         from prefgym.agent import learn
@@ -188,10 +191,12 @@ class PPOAgent:
         old_values = self.value_head(states).squeeze(-1) * batch["mask"]  # (B, N)
         with AF.autocast(dev, c.mixed_precision):
             if c.top_k or c.top_p < 1.0:  # sampled from a filtered distribution: recompute under the full one
-                old_logprobs = AF.chunked_logprobs(self.policy, batch, c.temperature, c.micro_batch_size)
+                old_logprobs = AF.chunked_logprobs(self.policy, batch, c.temperature, c.micro_batch_size,
+                                                   self.blocked_token_ids)
             else:
                 old_logprobs = rollout.logprobs.to(dev) * batch["mask"]
-            ref_logprobs = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size)
+            ref_logprobs = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size,
+                                               self.blocked_token_ids)
         kl = AF.kl_estimate(old_logprobs, ref_logprobs, "k1") * batch["mask"]  # (B, N)
         rewards = rollout.rewards.to(dev) * c.reward_scale - self.kl_coef * kl  # (B, N)
         advantages, returns = AF.gae(rewards, old_values, batch["mask"], c.gamma, c.lam)
@@ -225,7 +230,8 @@ class PPOAgent:
         for chunk, _, weight in AF.micro_batches(mb, c.micro_batch_size):  # the loss is a token mean
             with AF.autocast(self.device, c.mixed_precision):
                 out = AF.token_logprobs(self.policy, chunk["prompt_ids"], chunk["prompt_mask"], chunk["tokens"],
-                                        chunk["mask"], temperature=c.temperature, with_hidden=True, with_entropy=True)
+                                        chunk["mask"], temperature=c.temperature, with_hidden=True, with_entropy=True,
+                                        blocked_token_ids=self.blocked_token_ids)
                 values = self.value_head(out["hidden"].float()).squeeze(-1)  # (B, N)
                 loss, stats = ppo_loss(out["logprobs"], chunk["old_logprobs"], values, chunk["old_values"],
                                        chunk["advantages"], chunk["returns"], chunk["mask"], c.clip_range,

@@ -269,9 +269,11 @@ def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None,
         k = int(agent.config.n)
         result["metrics"]["kl_to_base_best_of_n_bound"] = log(k) - (k - 1) / k
     if cfg.eval.baseline:
+        # The base policy is sampled with the agent's decoding (temperature, blocked tokens).
         temperature = float(getattr(getattr(agent, "config", None), "temperature", 1.0))
+        blocked = tuple(getattr(agent, "blocked_token_ids", ()))
         base_agent = SimpleNamespace(policy=base, act=lambda e, prompts, seed: generate_rollout(
-            base, e, temperature=temperature, prompts=prompts, seed=seed))
+            base, e, temperature=temperature, blocked_token_ids=blocked, prompts=prompts, seed=seed))
         result["base"] = evaluate_agent(base_agent, env, base, num_samples=n, seed=seed, heldout=heldout)["metrics"]
     result["cost"]["device"] = str(next(agent.policy.parameters()).device)
     result["run_info"] = run_info()

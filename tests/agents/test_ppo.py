@@ -100,3 +100,13 @@ def test_micro_batching_gives_the_same_update(algo, toy_env):
     assert len(full) == len(micro) > 0
     for a, b in zip(full, micro):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-7)
+
+
+def test_block_eos_never_ends_early_and_keeps_ratios_consistent(policy, toy_env):
+    agent = PPOAgent(PPOConfig(batch_size=8, lr=1e-3, ppo_epochs=1, block_eos=True, device="cpu"), policy)
+    rollout, metrics = agent.train_step(toy_env(8), 0)
+    eos = policy.config.eos_token_id
+    assert agent.blocked_token_ids == (eos,)
+    assert bool((rollout.lengths == 8).all()) and not bool((rollout.tokens == eos).any())
+    # Training log-probs renormalise without EOS as the sampler did: the first ratio is ~1.
+    assert metrics["losses/approx_kl"] < 1e-6 and metrics["losses/clipfrac"] == 0.0
