@@ -50,7 +50,7 @@ def unranked_reason(result: dict[str, Any], protocol: Protocol) -> str:
     for name, (low, high) in protocol.ranking.get("require", {}).items():
         got = result["metrics"].get(name)
         if got is None or not low <= got <= high:
-            return f"{name} {_fmt(got)} outside the required [{low:g}, {high:g}]"
+            return f"{name} {_fmt(got)} outside the required {_interval(low, high)}"
     return ""
 
 
@@ -80,6 +80,12 @@ def _fmt(value: Any) -> str:
             return "0"
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
+
+
+def _interval(low: float, high: float) -> str:
+    """``[4, ∞)`` for a range whose bound is huge (YAML has no infinity that reads well)."""
+    left = "(-∞" if low <= -1e9 else f"[{low:g}"
+    return left + (", ∞)" if high >= 1e9 else f", {high:g}]")
 
 
 def _method(result: dict[str, Any]) -> str:
@@ -114,7 +120,7 @@ def protocol_summary(protocol: Protocol) -> list[str]:
         f"base policy `{protocol.base_policy}` (sha256 `{protocol.base_sha256[:12]}…`); held-out perplexity on "
         f"{protocol.heldout.get('kind')} text",
         f"ranking: best `{r['primary']}` with `{r['constraint']}` ≤ {r.get('budget')}"
-        + "".join(f", `{k}` in [{lo:g}, {hi:g}]" for k, (lo, hi) in r.get("require", {}).items())
+        + "".join(f", `{k}` in {_interval(lo, hi)}" for k, (lo, hi) in r.get("require", {}).items())
         + "; ★ marks the Pareto frontier",
     ]
 
@@ -182,6 +188,7 @@ def _svg(protocol: Protocol, rows: list[dict[str, Any]]) -> str:
 CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:980px;color:#222;padding:0 1rem}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.3rem .6rem}
 th{background:#f3f3f3}td{text-align:right}td:nth-child(2),td:nth-child(3){text-align:left;white-space:nowrap}
+td:last-child{text-align:left}
 .frame{fill:#fcfcfc;stroke:#999}.tick{font-size:11px;text-anchor:middle;fill:#555}.end{text-anchor:end}
 .budget{stroke:#c33;stroke-dasharray:6 4}.front{fill:none;stroke:#36c;stroke-width:1.5}
 .pt{fill:#888}.front-pt{fill:#36c}.label{font-size:11px;fill:#333}.axis{font-size:12px;text-anchor:middle}

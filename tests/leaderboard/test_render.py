@@ -45,7 +45,7 @@ def test_required_ranges_keep_degenerate_entries_unranked(toy_board):
     empty["metrics"]["completion_tokens"], full["metrics"]["completion_tokens"] = 1.5, 20.0
     rows = rank([empty, full], protocol)
     assert [(r["result"]["name"], r["rank"]) for r in rows] == [("full", 1), ("empty", None)]
-    assert rows[1]["note"] == "completion_tokens 1.5 outside the required [8, 1e+09]"
+    assert rows[1]["note"] == "completion_tokens 1.5 outside the required [8, ∞)"
 
 
 def test_render_writes_then_is_up_to_date_then_detects_edits(toy_board):
