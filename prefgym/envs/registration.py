@@ -31,6 +31,17 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
         stop_strings=CODE_STOPS,
         segment_delimiter="\n",
     ),
+    # v1: an empty function body is a violation (not valid Python). Under v0's PHF metric an
+    # empty completion scores as perfectly clean, and RL agents learn to write nothing.
+    "prefgym/PEP8-v1": dict(
+        tokenizer=CODE_TOKENIZER,
+        prompts={"_target_": "prefgym.data.prompts.stdlib_function_prompts"},
+        preference={"_target_": "prefgym.preferences.PEP8Scorer", "empty_body_violation": True},
+        max_prompt_tokens=64,
+        max_new_tokens=64,
+        stop_strings=CODE_STOPS,
+        segment_delimiter="\n",
+    ),
     "prefgym/Sentiment-v0": dict(
         tokenizer=CODE_TOKENIZER,
         prompts={"_target_": "prefgym.data.prompts.prose_prompts"},
@@ -93,6 +104,7 @@ BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
 # The shipped base policy that suits each env (``prefgym rollout`` / ``prefgym train`` default to it).
 DEFAULT_POLICIES: dict[str, str] = {
     "prefgym/PEP8-v0": "prefgym/tiny-code",
+    "prefgym/PEP8-v1": "prefgym/tiny-code",
     "prefgym/Arithmetic-v0": "prefgym/tiny-code",
     "prefgym/Sentiment-v0": "prefgym/tiny-prose",
     "prefgym/PII-v0": "prefgym/tiny-prose",

@@ -296,10 +296,16 @@ class PEP8Scorer(Scorer):
         n_workers: int = 2,
         parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
         adaptive: bool = True,
+        empty_body_violation: bool = False,
         name: str | None = None,
         temperature: float = 1.0,
     ) -> None:
         super().__init__(name=name, temperature=temperature)
+        # An empty completion after a prompt that opens a block ("def f(a):\n") is not valid
+        # Python ("expected an indented block", pycodestyle's E112 when a next line exists).
+        # Off in PEP8-v0 (the PHF metric scores it 0/0 = clean, which RL exploits at once);
+        # on in PEP8-v1, where it counts as one violation over one character.
+        self.empty_body_violation = bool(empty_body_violation)
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1 (1 = serial), got {n_workers}")
         self.max_line_length = int(max_line_length)
@@ -322,6 +328,11 @@ class PEP8Scorer(Scorer):
         counts = np.asarray(self._counts(prompts, completions), dtype=np.int64).reshape(-1, 2)
         violations, crashes = counts[:, 0], counts[:, 1]
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
+        if self.empty_body_violation:
+            empty = np.array([not c.strip() and p.rstrip(" \t").endswith(":\n") for p, c in zip(prompts, completions)],
+                             dtype=bool)
+            violations = np.where(empty, violations + 1, violations)
+            chars = np.where(empty, np.maximum(chars, 1.0), chars)
         per_char = np.divide(violations, chars, out=np.zeros(len(chars)), where=chars > 0)
         return {"score": 0.0 - per_char, "violations": violations, "violations_per_char": per_char,
                 "checker_crashes": crashes}

@@ -206,3 +206,13 @@ def test_vector_and_single_env_agree_on_stops_whatever_the_batch():
             if term or trunc:
                 assert t == done_at[row] and info["completion"] == vec_completions[row]
                 break
+
+
+def test_pep8_v1_counts_an_empty_body_as_a_violation_and_v0_does_not():
+    import gymnasium as gym
+
+    for env_id, expected in (("prefgym/PEP8-v0", 0.0), ("prefgym/PEP8-v1", -1.0)):
+        env = gym.make(env_id)
+        env.reset(options={"prompt": "def f(a):\n"})
+        *_, terminated, _, info = env.step(env.unwrapped.tokenizer.eos_token_id)
+        assert terminated and info["completion"] == "" and info["score"] == expected
