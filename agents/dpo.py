@@ -56,6 +56,7 @@ class DPOConfig:
     max_grad_norm: float = 1.0  # gradient clipping (<= 0 disables)
     max_prompt_tokens: int = 64  # prompts are left-truncated to this many tokens
     max_completion_tokens: int = 64  # completions are right-truncated to this many tokens
+    append_eos: bool = True  # end every completion with EOS (as TRL does), so "stop here" is learnable
     data: Any = None  # comparisons source (path, HF dataset, rows); None: sample pairs on the env (below)
     num_pairs: int = 512  # data=None: pairs of two reference-policy samples per env prompt ...
     annotator_temperature: float = 0.0  # ... labelled by a Boltzmann annotator over the env's reward
@@ -231,8 +232,12 @@ class DPOAgent:
         width = max(len(p) for p in prompts)
         out["prompt_ids"] = torch.tensor([[tok.pad_token_id] * (width - len(p)) + p for p in prompts])
         out["prompt_mask"] = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        # Without EOS an empty completion has no tokens, hence no log-prob to raise: DPO could only
+        # push the other completion down, and the freed mass drifts to degenerate text.
+        eos = [tok.eos_token_id] if c.append_eos and tok.eos_token_id is not None else []
         for side, k in (("chosen", 1), ("rejected", 2)):
-            ids = [tok(self.pairs[i][k], add_special_tokens=False)["input_ids"][:c.max_completion_tokens] for i in rows]
+            ids = [(tok(self.pairs[i][k], add_special_tokens=False)["input_ids"] + eos)[:c.max_completion_tokens]
+                   for i in rows]
             n = max(1, max(len(x) for x in ids))
             out[f"{side}_ids"] = torch.tensor([x + [tok.pad_token_id] * (n - len(x)) for x in ids])
             out[f"{side}_mask"] = torch.tensor([[1] * len(x) + [0] * (n - len(x)) for x in ids]).float()

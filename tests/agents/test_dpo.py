@@ -112,6 +112,16 @@ def test_without_data_dpo_samples_and_labels_pairs_on_the_env():
     env.close()
 
 
+def test_an_empty_completion_is_learnable_through_eos():
+    rows = [{"prompt": "the ", "chosen": "", "rejected": "bb"}]
+    agent = DPOAgent(DPOConfig(batch_size=1, data=rows, tokenizer="prefgym/toy-chars"), _toy_policy())
+    batch = agent.encode([0])
+    assert batch["chosen_mask"].sum() == 1 and int(batch["chosen_ids"][0, 0]) == agent.tokenizer.eos_token_id
+    assert batch["rejected_mask"].sum() == 3  # "b", "b", EOS
+    no_eos = DPOAgent(DPOConfig(batch_size=1, data=rows, tokenizer="prefgym/toy-chars", append_eos=False), _toy_policy())
+    assert no_eos.encode([0])["chosen_mask"].sum() == 0
+
+
 def test_save_and_load_restore_the_policy(tmp_path):
     rows = [{"prompt": "the ", "chosen": "aa", "rejected": "bb"}] * 8
     agent = DPOAgent(DPOConfig(batch_size=4, lr=1e-2, data=rows, tokenizer="prefgym/toy-chars"), _toy_policy())
