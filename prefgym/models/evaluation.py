@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,9 @@ def parses(prompt: str, completion: str) -> bool:
     if not body.strip():
         return False
     try:
-        ast.parse(prompt + body)
+        with warnings.catch_warnings():  # samples trigger SyntaxWarnings ("invalid decimal literal")
+            warnings.simplefilter("ignore", SyntaxWarning)
+            ast.parse(prompt + body)
     except (SyntaxError, ValueError):  # ValueError: null bytes
         return False
     return True
