@@ -61,6 +61,7 @@ class DPOConfig:
     num_pairs: int = 512  # data=None: pairs of two reference-policy samples per env prompt ...
     annotator_temperature: float = 0.0  # ... labelled by a Boltzmann annotator over the env's reward
     flip_prob: float = 0.0  # ... with this label-flip rate
+    min_completion_chars: int = 0  # ... keeping pairs whose completions both have this many non-blank chars
     sample_rollouts: bool = True  # train_step also samples one env batch (for training curves)
     tokenizer: str = "prefgym/bpe-8k"  # the policy's tokenizer (name or path)
     temperature: float = 1.0  # sampling temperature of act()
@@ -180,7 +181,7 @@ class DPOAgent:
         annotator = BoltzmannAnnotator(env.unwrapped.config.preference, temperature=c.annotator_temperature,
                                        flip_prob=c.flip_prob, seed=c.seed)
         comparisons, _ = sample_pairs(self.ref_policy, env, c.num_pairs, annotator, seed=c.seed,
-                                      temperature=c.temperature)
+                                      temperature=c.temperature, min_chars=c.min_completion_chars)
         self._set_data(comparisons)
 
     # -- protocol -------------------------------------------------------------------------

@@ -192,12 +192,12 @@ def sentiment_corpus_pairs(n: int, annotator: Any, split: str = "train", max_ins
 
 
 def sample_pairs(policy: Any, env: Any, n: int, annotator: Any, seed: int = 0, temperature: float = 1.0,
-                 max_tries: int | None = None) -> tuple[list[Comparison], int]:
+                 max_tries: int | None = None, min_chars: int = 0) -> tuple[list[Comparison], int]:
     """``n`` labelled pairs of two samples of ``policy`` per prompt of a rollout ``env``.
 
     Prompts are drawn (seeded) from the env's prompt split, one batch of ``num_envs`` at a time.
     Also returns how many sampled pairs were dropped because both samples were identical
-    (no preference to learn).
+    (no preference to learn) or one has fewer than ``min_chars`` non-blank characters.
     """
     import numpy as np
 
@@ -208,7 +208,7 @@ def sample_pairs(policy: Any, env: Any, n: int, annotator: Any, seed: int = 0, t
     batch_size = env.unwrapped.num_envs
     rng = np.random.default_rng(seed)
     prompts, a, b, dropped, step = [], [], [], 0, 0
-    max_tries = max_tries or 4 * (n // batch_size + 1) + 8
+    max_tries = max_tries or 8 * (n // batch_size + 1) + 8
     while len(prompts) < n:
         if step >= max_tries:
             raise RuntimeError(f"after {step} batches only {len(prompts)} of {n} pairs differ ({dropped} identical "
@@ -218,7 +218,7 @@ def sample_pairs(policy: Any, env: Any, n: int, annotator: Any, seed: int = 0, t
                                           temperature=temperature) for k in (0, 1))
         step += 1
         for prompt, x, y in zip(batch, first.completions, second.completions):
-            if x == y:
+            if x == y or min(len(x.strip()), len(y.strip())) < min_chars:
                 dropped += 1
             elif len(prompts) < n:
                 prompts.append(prompt)

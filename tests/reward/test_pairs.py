@@ -50,6 +50,19 @@ def test_policy_pairs_sample_the_policy_on_env_prompts():
     assert len(pairs) == 10 and dropped >= 0 and {c.prompt for c in pairs} <= prompts
 
 
+def test_sample_pairs_can_require_non_empty_completions():
+    from prefgym.models import build_policy
+    from prefgym.reward.pairs import sample_pairs
+    from prefgym.rollout import make_rollout_env
+
+    policy = build_policy("prefgym/toy-chars", n_layer=1, n_embd=16, n_head=2, n_positions=64)
+    env = make_rollout_env("prefgym/ToyTarget-v0", num_envs=8)
+    ann = annotator_from({"_target_": "prefgym.preferences.TargetCharScorer"}, flip_prob=0.0)
+    pairs, _ = sample_pairs(policy, env, 8, ann, seed=0, min_chars=3)
+    assert all(len(c.strip()) >= 3 for p in pairs for c in p.completions)
+    env.close()
+
+
 def test_unknown_scorer_name():
     with pytest.raises(ValueError, match="short names"):
         annotator_from("pep9")
