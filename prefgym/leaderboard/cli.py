@@ -68,6 +68,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         sniff_safetensors(args.weights)  # refuse pickles before anything reads the file
         method["conditional"] = args.conditional or _saved_as_conditional(Path(args.weights))
+        training = _pretraining_record(Path(args.weights))
         checkpoint = export_weights(load_file(args.weights), protocol, out.with_suffix(".safetensors"))
     start = time.perf_counter()
     result = make_result(protocol, args.name, method, checkpoint, submitter=args.submitter,
@@ -86,6 +87,20 @@ def _saved_as_conditional(weights: Path) -> bool:
 
     config = weights.parent / "config.json"
     return config.is_file() and bool(json.loads(config.read_text()).get("prefgym_conditional", False))
+
+
+def _pretraining_record(weights: Path) -> dict[str, Any] | None:
+    """``prefgym pretrain`` metadata beside ``weights`` (RECIPE.json, ../results.json), as plain data."""
+    import json
+
+    recipe, results = weights.parent / "RECIPE.json", weights.parent.parent / "results.json"
+    if not recipe.is_file():
+        return None
+    record: dict[str, Any] = {"agent": "prefgym pretrain", "recipe": json.loads(recipe.read_text())}
+    if results.is_file():
+        train = json.loads(results.read_text()).get("train", {})
+        record.update(tokens=train.get("tokens"), wall_time_s=train.get("wall_s"), device="cpu")
+    return record
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

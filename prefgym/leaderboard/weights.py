@@ -94,9 +94,22 @@ def _pickle_kind(head: bytes) -> str | None:
     return None
 
 
+def _metadata(fields: dict[str, str]) -> dict[str, str]:
+    """One metadata key holding sorted JSON: safetensors writes its metadata map in hash order, so
+    two keys would make the same weights give different bytes (and new blobs in git) per process."""
+    return {"prefgym": json.dumps(fields, sort_keys=True)}
+
+
 def checkpoint_format(path: str | Path) -> dict[str, str]:
-    """The ``__metadata__`` of a checked safetensors file (``format``, ``base_sha256`` for deltas)."""
+    """The metadata of a checked safetensors file (``format``, ``base_sha256`` for deltas)."""
     meta = sniff_safetensors(path).get("__metadata__") or {}
+    if "prefgym" in meta:
+        try:
+            meta = json.loads(meta["prefgym"])
+        except ValueError as err:
+            raise SubmissionError(f"checkpoint {Path(path).name!r} has unreadable metadata", where=str(path)) from err
+        if not isinstance(meta, dict):
+            raise SubmissionError(f"checkpoint {Path(path).name!r} has unreadable metadata", where=str(path))
     fmt = meta.get("format", FULL)
     if fmt not in (FULL, DELTA):
         raise SubmissionError(f"checkpoint {Path(path).name!r} has unknown format {fmt!r}; "
@@ -124,7 +137,7 @@ def write_full(state: dict[str, "torch.Tensor"], path: str | Path) -> None:
     from prefgym.utils.io import atomic_write_bytes
 
     tensors = {k: v.clone() for k, v in unique_tensors(state).items()}
-    atomic_write_bytes(path, save(tensors, metadata={"format": FULL}))
+    atomic_write_bytes(path, save(tensors, metadata=_metadata({"format": FULL})))
 
 
 def write_delta(state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"], path: str | Path,
@@ -148,7 +161,7 @@ def write_delta(state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"
         scale = (delta.abs().amax(dim=1) / 127.0).clamp(min=1e-12)  # (R,) one scale per row
         tensors[name] = torch.round(delta / scale[:, None]).to(torch.int8).reshape(value.shape).contiguous()
         tensors[name + ".scale"] = scale.contiguous()
-    atomic_write_bytes(path, save(tensors, metadata={"format": DELTA, "base_sha256": base_sha256}))
+    atomic_write_bytes(path, save(tensors, metadata=_metadata({"format": DELTA, "base_sha256": base_sha256})))
 
 
 def _tied_copy(name: str, state: dict[str, "torch.Tensor"], base: dict[str, "torch.Tensor"]) -> bool:

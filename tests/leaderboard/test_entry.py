@@ -84,3 +84,18 @@ def test_full_checkpoint_with_foreign_tensors_is_refused(toy_board, tmp_path):
     from prefgym.leaderboard.weights import checkpoint_format
 
     assert checkpoint_format(path)["format"] == FULL
+
+
+def test_checkpoint_bytes_do_not_depend_on_the_process(tmp_path):
+    """Same weights, same file: entries re-made in another process must not add new blobs to git."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from prefgym.leaderboard.weights import write_delta; "
+            "a = {'w': torch.ones(3, 2)}; b = {'w': torch.zeros(3, 2)}; write_delta(a, b, sys.argv[1], '0' * 64)")
+    digests = set()
+    for seed in ("1", "2", "3"):
+        out = tmp_path / f"{seed}.safetensors"
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, env={"PYTHONHASHSEED": seed})
+        digests.add(out.read_bytes())
+    assert len(digests) == 1
