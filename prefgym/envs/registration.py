@@ -95,6 +95,12 @@ BUILTIN_ENVS["prefgym/PEP8-Learned-v0"] = {
     "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/pep8-rm"},
     "gold_preference": {"_target_": "prefgym.preferences.PEP8Scorer"},
 }
+# v1: gold = PEP8-v1's scorer (an empty function body is a violation), the same learned reward.
+BUILTIN_ENVS["prefgym/PEP8-Learned-v1"] = {
+    **BUILTIN_ENVS["prefgym/PEP8-v1"],
+    "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/pep8-rm"},
+    "gold_preference": dict(BUILTIN_ENVS["prefgym/PEP8-v1"]["preference"]),
+}
 BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
     **BUILTIN_ENVS["prefgym/Sentiment-v0"],
     "preference": {"_target_": "prefgym.reward.LearnedRewardModel", "path": "prefgym/sentiment-rm"},

@@ -24,6 +24,7 @@ def test_shipped_weights_match_their_recorded_sha256(name):
 
 
 @pytest.mark.parametrize(("env_id", "gold_key"), [("prefgym/PEP8-Learned-v0", "gold/violations"),
+                                                   ("prefgym/PEP8-Learned-v1", "gold/violations"),
                                                    ("prefgym/Sentiment-Learned-v0", "gold/compound")])
 def test_learned_envs_reward_with_the_model_and_report_gold(env_id, gold_key):
     import gymnasium as gym
