@@ -218,12 +218,12 @@ def train_loop(cfg: DictConfig, agent: Any, env: Any, tracker: Any, run_dir: Pat
     for iteration in range(start, int(cfg.iterations)):
         t0 = time.perf_counter()
         rollout, metrics = agent.train_step(env, iteration)
-        env_steps += rollout.num_tokens
+        env_steps += 0 if rollout is None else rollout.num_tokens  # offline agents (DPO on a dataset) sample nothing
         metrics.update({"charts/env_steps": env_steps, "charts/iteration_s": time.perf_counter() - t0,
                         "charts/cpu_s": time.process_time() - cpu_start,
                         "charts/samples_per_s": batch_size / max(time.perf_counter() - t0, 1e-9)})
         tracker.log(iteration, metrics)
-        if iteration % int(cfg.log.samples_every) == 0:
+        if rollout is not None and iteration % int(cfg.log.samples_every) == 0:
             tracker.log_samples(iteration, rollout.prompts, rollout.completions, rollout.scores.tolist())
         done = iteration + 1
         if done % int(cfg.checkpoint.every) == 0 or done == int(cfg.iterations):

@@ -187,3 +187,11 @@ def test_a_third_party_env_trains_by_module_colon_id(tmp_path, fixtures_on_path)
     result = train(compose("debug=toy", "agent=reinforce", "env.env_id=thirdparty_prefs:Exclaim-v0",
                            "env.max_new_tokens=4", "eval.baseline=false"), tmp_path)
     assert result["env_id"] == "thirdparty_prefs:Exclaim-v0" and "score" in result["metrics"]
+
+
+def test_offline_agent_without_rollouts_trains(tmp_path):
+    """DPO on its own pairs with sample_rollouts=false returns no rollout; the loop must cope."""
+    cfg = compose("debug=toy", "agent=dpo", "agent.config.tokenizer=prefgym/toy-chars",
+                  "agent.config.num_pairs=16", "agent.config.sample_rollouts=false")
+    train(cfg, tmp_path)
+    assert (tmp_path / "eval.json").exists() and (tmp_path / "metrics.csv").exists()

@@ -111,6 +111,9 @@ BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
 DEFAULT_POLICIES: dict[str, str] = {
     "prefgym/PEP8-v0": "prefgym/tiny-code",
     "prefgym/PEP8-v1": "prefgym/tiny-code",
+    "prefgym/PEP8-Learned-v0": "prefgym/tiny-code",
+    "prefgym/PEP8-Learned-v1": "prefgym/tiny-code",
+    "prefgym/Sentiment-Learned-v0": "prefgym/tiny-prose",
     "prefgym/Arithmetic-v0": "prefgym/tiny-code",
     "prefgym/Sentiment-v0": "prefgym/tiny-prose",
     "prefgym/PII-v0": "prefgym/tiny-prose",
