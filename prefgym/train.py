@@ -304,7 +304,9 @@ def print_summary(result: dict[str, Any], run_dir: Path) -> None:
         if not isinstance(value, (int, float)):
             continue
         before = base.get(key)
-        change = "" if before is None or abs(before) < 1e-6 else f"{(value - before) / abs(before):+.1%}"
+        # A relative change of a KL (~0 for the base policy by definition) says nothing.
+        relative = before is not None and abs(before) >= 1e-6 and not key.startswith("kl")
+        change = f"{(value - before) / abs(before):+.1%}" if relative else ""
         table.add_row(key, "" if before is None else f"{before:.5g}", f"{value:.5g}", change)
     console = Console()
     console.print(table)
