@@ -109,7 +109,7 @@ def hf_dataset(path: str, column: str = "prompt", splits: dict[str, str] | None 
 
 
 @functools.lru_cache(maxsize=2)
-def _stdlib_signatures(max_chars: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _stdlib_signatures(max_chars: int, newline: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     root = stdlib_dir()
     by_split: dict[str, set[str]] = {"train": set(), "heldout": set()}
     for path in stdlib_source_files():
@@ -117,17 +117,26 @@ def _stdlib_signatures(max_chars: int) -> tuple[tuple[str, ...], tuple[str, ...]
         text = path.read_text(encoding="utf-8", errors="replace")
         for line in text.splitlines():
             if len(line) <= max_chars and _SIGNATURE.match(line):
-                by_split[split].add(line.rstrip() + "\n")
+                by_split[split].add(line.rstrip() + ("\n" if newline else ""))
     return tuple(sorted(by_split["train"])), tuple(sorted(by_split["heldout"]))
 
 
-def stdlib_function_prompts(max_chars: int = 100) -> Splits:
+def stdlib_function_prompts(max_chars: int = 100, newline: bool = True) -> Splits:
     """Top-level one-line function signatures from the stdlib (``def f(a, b):\\n``).
 
     The eval split comes from held-out files (see :mod:`prefgym.data.stdlib`), so a policy
     pretrained on the train files has never seen those functions' bodies.
+
+    ``newline=False`` ends each prompt at its colon (``def f(a, b):``). Use it with a BPE
+    tokenizer that merges a newline with the next line's indentation (prefgym/bpe-8k does:
+    ``"\\n   "`` is one token): in training text a signature's ``"\\n"`` is never a token of
+    its own, so a prompt ending in one asks the model to continue at column 0.
+
+    Example:
+        >>> stdlib_function_prompts(newline=False)["train"][0].endswith(":")
+        True
     """
-    train, heldout = _stdlib_signatures(max_chars)
+    train, heldout = _stdlib_signatures(max_chars, newline)
     return {"train": list(train), "eval": list(heldout)}
 
 

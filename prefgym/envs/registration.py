@@ -42,6 +42,19 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
         stop_strings=CODE_STOPS,
         segment_delimiter="\n",
     ),
+    # v2: as v1, but each prompt ends at its colon (``def f(a):``, no newline). prefgym/bpe-8k
+    # merges a newline with the next line's indentation, so after v0/v1's ``def f(a):\n`` the
+    # base model continues at column 0 (E112 "expected an indented block" was the commonest
+    # violation of its samples); here it writes ``"\n   "`` + ``" return"`` as in training text.
+    "prefgym/PEP8-v2": dict(
+        tokenizer=CODE_TOKENIZER,
+        prompts={"_target_": "prefgym.data.prompts.stdlib_function_prompts", "newline": False},
+        preference={"_target_": "prefgym.preferences.PEP8Scorer", "empty_body_violation": True},
+        max_prompt_tokens=64,
+        max_new_tokens=64,
+        stop_strings=CODE_STOPS,
+        segment_delimiter="\n",
+    ),
     "prefgym/Sentiment-v0": dict(
         tokenizer=CODE_TOKENIZER,
         prompts={"_target_": "prefgym.data.prompts.prose_prompts"},
@@ -111,6 +124,7 @@ BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
 DEFAULT_POLICIES: dict[str, str] = {
     "prefgym/PEP8-v0": "prefgym/tiny-code",
     "prefgym/PEP8-v1": "prefgym/tiny-code",
+    "prefgym/PEP8-v2": "prefgym/tiny-code",
     "prefgym/PEP8-Learned-v0": "prefgym/tiny-code",
     "prefgym/PEP8-Learned-v1": "prefgym/tiny-code",
     "prefgym/Sentiment-Learned-v0": "prefgym/tiny-prose",

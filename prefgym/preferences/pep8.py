@@ -122,6 +122,11 @@ def _checker_classes() -> tuple[type, type, type]:
     return Report, GuardedChecker, NoNoqaChecker
 
 
+def _opens_block(prompt: str) -> bool:
+    """Whether the prompt's last line opens a block (``def f(a):``, with or without its newline)."""
+    return prompt.rstrip(" \t").endswith((":", ":\n"))
+
+
 def _lines(text: str) -> list[str]:
     """Lines as pycodestyle reads a file: universal newlines, split on '\n' only (not on the
     form feeds, '\x1c' or '\u2028' that str.splitlines also splits on but Python does not)."""
@@ -329,8 +334,7 @@ class PEP8Scorer(Scorer):
         violations, crashes = counts[:, 0], counts[:, 1]
         chars = np.asarray([len(c) for c in completions], dtype=np.float64)
         if self.empty_body_violation:
-            empty = np.array([not c.strip() and p.rstrip(" \t").endswith(":\n") for p, c in zip(prompts, completions)],
-                             dtype=bool)
+            empty = np.array([not c.strip() and _opens_block(p) for p, c in zip(prompts, completions)], dtype=bool)
             violations = np.where(empty, violations + 1, violations)
             chars = np.where(empty, np.maximum(chars, 1.0), chars)
         per_char = np.divide(violations, chars, out=np.zeros(len(chars)), where=chars > 0)

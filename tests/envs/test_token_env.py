@@ -216,3 +216,18 @@ def test_pep8_v1_counts_an_empty_body_as_a_violation_and_v0_does_not():
         env.reset(options={"prompt": "def f(a):\n"})
         *_, terminated, _, info = env.step(env.unwrapped.tokenizer.eos_token_id)
         assert terminated and info["completion"] == "" and info["score"] == expected
+
+
+def test_pep8_v2_prompts_end_at_the_colon_and_an_empty_body_is_a_violation():
+    import gymnasium as gym
+
+    env = gym.make("prefgym/PEP8-v2")
+    _, info = env.reset(seed=0)
+    prompt = info["prompt"]
+    assert prompt.startswith("def ") and prompt.endswith(":"), prompt
+    # the tokenizer's own newline+indent token starts the body, as in its training text
+    tokenizer = env.unwrapped.tokenizer
+    first = tokenizer("\n    return x")["input_ids"][0]
+    assert tokenizer.decode([first]) == "\n   "
+    *_, terminated, _, info = env.step(tokenizer.eos_token_id)
+    assert terminated and info["completion"] == "" and info["score"] == -1.0
