@@ -18,8 +18,10 @@ cut before the stop string) and ``truncated`` after ``max_new_tokens``.
 Rewards: ``reward_mode="terminal"`` gives the preference score on the final step and 0
 before. ``reward_mode="segment"`` gives a dense, potential-based reward: each time the
 completion finishes a segment (ends with ``segment_delimiter``, e.g. a newline for code),
-the reward is ``score(text so far) - score(text at the previous segment end)``; the final
-step adds the rest, so rewards always sum to the terminal score.
+the reward is ``potential(text so far) - potential(text at the previous segment end)``; the
+final step adds ``score - potential``, so rewards always sum to the terminal score. The
+potential is the preference model's ``prefix_score`` where it has one (PEP8's charges each
+line about its own violations), else its ``score``.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ class TokenBatch:
         new = np.flatnonzero(counts > self.segments_seen[rows])
         if len(new):
             cut = [texts[i][: texts[i].rfind(delimiter) + len(delimiter)] for i in new]
-            scores = self.config.preference.score([self.prompts[rows[i]] for i in new], cut)
+            scores = _prefix_score(self.config.preference, [self.prompts[rows[i]] for i in new], cut)
             rewards[new] = scores - self.potential[rows[new]]
             self.potential[rows[new]] = scores
             self.segments_seen[rows[new]] = counts[new]
@@ -252,6 +254,13 @@ class TokenBatch:
             if len(ongoing):
                 rewards[ongoing] = self.segment_rewards(ongoing)
         return rewards, terminated, truncated, ends
+
+
+def _prefix_score(model: Any, prompts: list[str], texts: list[str]) -> np.ndarray:
+    # A preference model may define the shaping potential of unfinished text (``prefix_score``,
+    # e.g. PEP8's per-char score with a length floor); otherwise its score is the potential.
+    scorer = getattr(model, "prefix_score", None) or model.score
+    return np.asarray(scorer(prompts, texts), dtype=np.float64)
 
 
 def _score_parts(model: Any, prompts: list[str], texts: list[str]) -> dict[str, np.ndarray]:

@@ -285,6 +285,9 @@ class PEP8Scorer(Scorer):
         parallel_threshold: smallest batch that is split across processes.
         adaptive: score in-process while the machine is busy (``machine_is_busy``); results
             are identical either way, only the speed differs.
+        empty_body_violation: an empty completion after a block opener counts as one violation.
+        prefix_min_chars: denominator floor of :meth:`prefix_score`, the potential of an env's
+            dense ``segment`` rewards (see there).
 
     Example:
         >>> PEP8Scorer().score(["def f(a, b):\\n"], ["    return (a,b)\\n"]).round(4).tolist()  # 1 E231 / 17 chars
@@ -302,6 +305,7 @@ class PEP8Scorer(Scorer):
         parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
         adaptive: bool = True,
         empty_body_violation: bool = False,
+        prefix_min_chars: int = 0,
         name: str | None = None,
         temperature: float = 1.0,
     ) -> None:
@@ -319,6 +323,28 @@ class PEP8Scorer(Scorer):
         self.n_workers = int(n_workers)
         self.parallel_threshold = int(parallel_threshold)
         self.adaptive = bool(adaptive)
+        if prefix_min_chars < 0:
+            raise ValueError(f"prefix_min_chars must be >= 0, got {prefix_min_chars}")
+        self.prefix_min_chars = int(prefix_min_chars)
+
+    def prefix_score(self, prompts: Sequence[str], completions: Sequence[str]) -> np.ndarray:
+        """Score of unfinished completions: the potential of dense ``segment`` rewards.
+
+        ``-violations / max(chars, prefix_min_chars)``. The floor keeps one violation in a
+        completion's short first line from costing as much as a whole completion's worth
+        (1/20 chars vs ~1/150), to be refunded by the next clean line: with the floor, each
+        line's reward is about its own violations. No empty-body rule: a body that has only
+        begun is not empty. An env's last reward is ``score - prefix_score(last segment)``,
+        so a completion's rewards still sum to :meth:`score`.
+
+        Example:
+            >>> PEP8Scorer(prefix_min_chars=100).prefix_score(["def f(a):"], ["\\n    return (a,b)\\n"]).tolist()
+            [-0.01]
+        """
+        prompts, completions = list(prompts), list(completions)
+        counts = np.asarray(self._counts(prompts, completions), dtype=np.int64).reshape(-1, 2)
+        chars = np.asarray([max(len(c), self.prefix_min_chars) for c in completions], dtype=np.float64)
+        return 0.0 - np.divide(counts[:, 0], chars, out=np.zeros(len(chars)), where=chars > 0)
 
     def _counts(self, prompts: list[str], completions: list[str]) -> list[tuple[int, int]]:
         jobs = list(zip(prompts, completions))

@@ -231,3 +231,24 @@ def test_pep8_v2_prompts_end_at_the_colon_and_an_empty_body_is_a_violation():
     assert tokenizer.decode([first]) == "\n   "
     *_, terminated, _, info = env.step(tokenizer.eos_token_id)
     assert terminated and info["completion"] == "" and info["score"] == -1.0
+
+
+def test_pep8_v2_segment_rewards_charge_the_line_with_the_violation_and_sum_to_the_score():
+    import gymnasium as gym
+
+    env = gym.make("prefgym/PEP8-v2", reward_mode="segment", max_new_tokens=32, stop_strings=[])
+    tokenizer = env.unwrapped.tokenizer
+    env.reset(options={"prompt": "def f(a):"})
+    body = "\n    x = (a,b)\n    y = 1\n    return x"  # one E231, on the first body line
+    rewards = []
+    for token in tokenizer(body)["input_ids"]:
+        *_, reward, terminated, truncated, _ = env.step(token)
+        rewards.append(reward)
+        assert not (terminated or truncated)
+    *_, reward, terminated, _, info = env.step(tokenizer.eos_token_id)
+    assert terminated and info["score"] == pytest.approx(-1 / len(body))
+    assert sum(rewards) + reward == pytest.approx(info["score"])  # potential-based: sums to the score
+    nonzero = [r for r in rewards if r != 0.0]
+    # the first body line's end charges its violation against the 128-char floor; no empty-body
+    # penalty for the bare "\n" that starts the body, no refund when the clean line follows
+    assert nonzero == [pytest.approx(-1 / 128)]
