@@ -142,8 +142,12 @@ def check_text(
     max_line_length: int = 79,
     ignore: tuple[str, ...] | None = None,
     honour_noqa: bool = False,
+    unfinished_violation: bool = False,
 ) -> tuple[list[tuple[int, int, str, str]], int]:
-    """(violations on the completion, number of pycodestyle checks that crashed and were skipped)."""
+    """(violations on the completion, number of pycodestyle checks that crashed and were skipped).
+
+    ``unfinished_violation`` keeps the E901 of text that ends inside brackets or a string.
+    """
     if not completion:
         return [], 0
     text = prompt + completion
@@ -168,7 +172,7 @@ def check_text(
     for line, col, code, message in report.found:
         if line < first_line or (line == first_line and col < first_col):
             continue  # the prompt's own style is not the policy's doing
-        if code == "W391" or (code == "E901" and _TRUNCATION_E901 in message):
+        if code == "W391" or (code == "E901" and _TRUNCATION_E901 in message and not unfinished_violation):
             continue
         found.append((line, col, code, message))
     return found, checker.crashes
@@ -191,11 +195,11 @@ def count_violations(
 
 
 def _count_many(jobs: list[tuple[str, str]], max_line_length: int, ignore: tuple[str, ...] | None,
-                honour_noqa: bool) -> list[tuple[int, int]]:
+                honour_noqa: bool, unfinished_violation: bool = False) -> list[tuple[int, int]]:
     """(violations, crashed checks) per (prompt, completion); module level so a worker can run it."""
     out = []
     for prompt, completion in jobs:
-        found, crashes = check_text(prompt, completion, max_line_length, ignore, honour_noqa)
+        found, crashes = check_text(prompt, completion, max_line_length, ignore, honour_noqa, unfinished_violation)
         out.append((len(found), crashes))
     return out
 
@@ -286,6 +290,11 @@ class PEP8Scorer(Scorer):
         adaptive: score in-process while the machine is busy (``machine_is_busy``); results
             are identical either way, only the speed differs.
         empty_body_violation: an empty completion after a block opener counts as one violation.
+        unfinished_violation: a completion that ends inside brackets or a string counts one
+            violation (E901 "EOF in multi-line ..."). pycodestyle stops at that error, so
+            without this, text after an unclosed triple quote or bracket is never checked and an RL
+            policy learns to open a docstring and leave it open (measured: 4/4 samples
+            by iteration 25 of the PEP8-v2 main job).
         prefix_min_chars: denominator floor of :meth:`prefix_score`, the potential of an env's
             dense ``segment`` rewards (see there).
 
@@ -305,6 +314,7 @@ class PEP8Scorer(Scorer):
         parallel_threshold: int = DEFAULT_PARALLEL_THRESHOLD,
         adaptive: bool = True,
         empty_body_violation: bool = False,
+        unfinished_violation: bool = False,
         prefix_min_chars: int = 0,
         name: str | None = None,
         temperature: float = 1.0,
@@ -315,6 +325,7 @@ class PEP8Scorer(Scorer):
         # Off in PEP8-v0 (the PHF metric scores it 0/0 = clean, which RL exploits at once);
         # on in PEP8-v1, where it counts as one violation over one character.
         self.empty_body_violation = bool(empty_body_violation)
+        self.unfinished_violation = bool(unfinished_violation)
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1 (1 = serial), got {n_workers}")
         self.max_line_length = int(max_line_length)
@@ -348,7 +359,8 @@ class PEP8Scorer(Scorer):
 
     def _counts(self, prompts: list[str], completions: list[str]) -> list[tuple[int, int]]:
         jobs = list(zip(prompts, completions))
-        args = (self.max_line_length, None if self.ignore is None else tuple(self.ignore), self.honour_noqa)
+        args = (self.max_line_length, None if self.ignore is None else tuple(self.ignore), self.honour_noqa,
+                self.unfinished_violation)
         if self.n_workers == 1 or len(jobs) < max(self.parallel_threshold, 2) or (self.adaptive and machine_is_busy()):
             return _count_many(jobs, *args)
         # The caller only waits (GIL released) rather than scoring a share itself: measured, a

@@ -252,3 +252,13 @@ def test_pep8_v2_segment_rewards_charge_the_line_with_the_violation_and_sum_to_t
     # the first body line's end charges its violation against the 128-char floor; no empty-body
     # penalty for the bare "\n" that starts the body, no refund when the clean line follows
     assert nonzero == [pytest.approx(-1 / 128)]
+
+
+@pytest.mark.parametrize("completion", ['\n    """Open docstring, never closed\n    x = (a,b)', "\n    return f(a,\n"])
+def test_pep8_v2_counts_text_left_inside_a_string_or_brackets_and_v1_does_not(completion):
+    from prefgym.envs.registration import BUILTIN_ENVS
+    from prefgym.utils.config import instantiate
+
+    v1, v2 = (instantiate(BUILTIN_ENVS[f"prefgym/PEP8-{v}"]["preference"]) for v in ("v1", "v2"))
+    assert v1.score_parts(["def f(a):\n"], [completion])["violations"].tolist() == [0]
+    assert v2.score_parts(["def f(a):"], [completion])["violations"].tolist() == [1]
