@@ -2,7 +2,9 @@
 
 Samples unconditional completions and completions of held-out ``def name(args):`` signatures
 from ``prefgym/tiny-code`` and from a random-init model of the same size (gpt2-5m preset),
-trims each to complete lines, and counts how many parse (with at least one completed line).
+trims each to complete lines, and counts how many parse (with at least one completed line) and
+how many are valid prefixes (Python's incomplete-input test: cut inside an open block, bracket or
+string is fine, a syntax error is not).
 Also reports PEP8 violations/char and distinct-2.
 
     $ python benchmarks/pretrain_base_quality.py --n 64 --json outputs/base_quality.json
@@ -46,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         args.model: evaluate(load_policy(args.model), tokenizer, scorer, prompts, args.n, args.max_new_tokens),
         "random-init gpt2-5m": evaluate(build_policy(), tokenizer, scorer, prompts, args.n, args.max_new_tokens),
     }
-    print(f"{'model':<22} {'scenario':<14} {'ast.parse':>9} {'viol/char':>9} {'distinct-2':>10}")
+    print(f"{'model':<22} {'scenario':<14} {'ast.parse':>9} {'valid prefix':>12} {'viol/char':>9} {'distinct-2':>10}")
     for name, row in rows.items():
         for scen in ("unconditional", "prompted"):
             m = row[scen]
-            print(f"{name:<22} {scen:<14} {m['ast_parse_rate']:>9.2f} {m['violations_per_char']:>9.4f} "
+            print(f"{name:<22} {scen:<14} {m['ast_parse_rate']:>9.2f} {m['valid_prefix_rate']:>12.2f} "
+                  f"{m['violations_per_char']:>9.4f} "
                   f"{m['distinct_2']:>10.3f}")
     if args.json:
         atomic_write_json(args.json, rows)

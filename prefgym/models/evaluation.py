@@ -11,11 +11,14 @@ Example:
     'x = 1\\n'
     >>> parses("", "x = 1\\ny = (")
     True
+    >>> valid_prefix("def f(x):", "\\n    if x:\\n        return (x,\\n")  # incomplete, not wrong
+    True
 """
 
 from __future__ import annotations
 
 import ast
+import codeop
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +44,26 @@ def parses(prompt: str, completion: str) -> bool:
             warnings.simplefilter("ignore", SyntaxWarning)
             ast.parse(prompt + body)
     except (SyntaxError, ValueError):  # ValueError: null bytes
+        return False
+    return True
+
+
+def valid_prefix(prompt: str, completion: str) -> bool:
+    """Whether ``prompt`` + the completion's complete lines can still be continued into valid Python.
+
+    Python's own incomplete-input test (:func:`codeop.compile_command`, compiled, never run): a
+    sample cut inside an open block, bracket or string is a valid prefix, ``x = = 1`` or an
+    unindent to no outer level is not. Kinder than :func:`parses`, which fails every sample whose
+    last complete line opens a block. Needs >= 1 non-blank completed line.
+    """
+    body = trim_to_complete_lines(completion)
+    if not body.strip():
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            codeop.compile_command(prompt + body, "<sample>", "exec")
+    except (SyntaxError, ValueError, OverflowError):  # OverflowError: huge literals
         return False
     return True
 
@@ -89,6 +112,7 @@ def scenario(model: Any, tokenizer: Any, scorer: Any, prompts: Sequence[str], k:
     completions = sample(model, tokenizer, repeated, max_new_tokens, conditional=conditional, seed=seed)
     metrics = score_samples(scorer, repeated, completions, k)
     metrics["ast_parse_rate"] = float(np.mean([parses(p, c) for p, c in zip(repeated, completions)]))
+    metrics["valid_prefix_rate"] = float(np.mean([valid_prefix(p, c) for p, c in zip(repeated, completions)]))
     metrics["distinct_1"] = distinct_n(completions, 1)
     metrics["distinct_2"] = distinct_n(completions, 2)
     metrics["mean_chars"] = float(np.mean([len(c) for c in completions]))

@@ -7,7 +7,7 @@ import torch
 
 from prefgym.models import build_policy
 from prefgym.models.control import bad_words_ids, blocked_ids, control_token_ids, mask_logits
-from prefgym.models.evaluation import parses, sample, trim_to_complete_lines
+from prefgym.models.evaluation import parses, sample, trim_to_complete_lines, valid_prefix
 from prefgym.tokenization import load_tokenizer
 
 
@@ -51,3 +51,13 @@ def test_trim_and_parse():
     assert parses("def f(x):\n", "    return x\n    y = (")
     assert not parses("def f(x):\n", "return")  # no complete line: nothing to credit
     assert not parses("", "x = = 1\n")
+
+
+def test_valid_prefix_accepts_open_blocks_and_rejects_syntax_errors():
+    assert valid_prefix("def f(x):", "\n    if x:\n")  # an open block parses once continued
+    assert not parses("def f(x):", "\n    if x:\n")
+    assert valid_prefix("def f(x):", '\n    """Doc\n    more')
+    assert not valid_prefix("def f(x):", "\n    return x +\n")
+    assert not valid_prefix("def f(x):", "\nreturn x\n")  # body not indented
+    assert not valid_prefix("def f(x):", "\n    y = 1\n  z = 2\n")  # unindent to no outer level
+    assert not valid_prefix("def f(x):", "\n    ")  # no completed line
