@@ -91,7 +91,7 @@ def sample_metrics(agent: Any, env: Any, base_policy: Any, num_samples: int, see
         scores.append(rollout.scores.double().numpy())
         for key, values in _numeric_parts(rollout.infos).items():
             parts.setdefault(key, []).append(values)
-        a, b = _kl_per_sequence(rollout.logprobs, base_policy, rollout)
+        a, b = _kl_per_sequence(rollout.logprobs, base_policy, rollout, *_sampling_of(agent))
         kl1.append(a.double().numpy())
         kl3.append(b.double().numpy())
         completions += rollout.completions
@@ -193,8 +193,21 @@ def cli(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _kl_per_sequence(policy_logprobs: Any, base_policy: Any, rollout: Any) -> tuple[Any, Any]:
-    """Sequence KL estimates (k1 sum, k3 sum) of the sampled tokens: agent log-probs vs the base's."""
+def _sampling_of(agent: Any) -> tuple[float, tuple[int, ...]]:
+    # The base policy is the base model sampled as the agent samples (its iteration 0): same
+    # temperature, same blocked tokens. Against the raw model, a T=0.7 agent would sit ~10 nats
+    # from its own starting point.
+    temperature = float(getattr(getattr(agent, "config", None), "temperature", 1.0) or 1.0)
+    return temperature, tuple(getattr(agent, "blocked_token_ids", ()) or ())
+
+
+def _kl_per_sequence(policy_logprobs: Any, base_policy: Any, rollout: Any, temperature: float = 1.0,
+                     blocked_token_ids: tuple[int, ...] = ()) -> tuple[Any, Any]:
+    """Sequence KL estimates (k1 sum, k3 sum) of the sampled tokens: agent log-probs vs the base's.
+
+    The base's distribution is its logits / ``temperature`` with ``blocked_token_ids`` removed
+    (top-k / top-p truncation is not applied: with it, k1 is an approximation).
+    """
     import torch
 
     device = next(base_policy.parameters()).device
@@ -205,7 +218,10 @@ def _kl_per_sequence(policy_logprobs: Any, base_policy: Any, rollout: Any) -> tu
     n = tokens.shape[1]
     with torch.no_grad():
         logits = base_policy(input_ids=ids, attention_mask=attn, position_ids=positions).logits  # (B, P+N, V)
-        base = torch.log_softmax(logits[:, -(n + 1):-1].float(), -1).gather(-1, tokens[..., None]).squeeze(-1)
+        logits = logits[:, -(n + 1):-1].float() / temperature  # (B, N, V)
+        if blocked_token_ids:
+            logits[..., list(blocked_token_ids)] = float("-inf")
+        base = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)  # (B, N)
     log_ratio = (policy_logprobs.to(device) - base) * mask  # (B, N)
     k3 = (torch.expm1(-log_ratio) + log_ratio) * mask
     return log_ratio.sum(-1).cpu(), k3.sum(-1).cpu()

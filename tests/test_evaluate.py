@@ -47,6 +47,19 @@ def test_same_seed_same_metrics_and_base_has_zero_kl(eval_env):
     assert a["cost"]["env_steps"] > 0
 
 
+def test_an_agent_sampling_at_low_temperature_with_blocked_tokens_starts_at_zero_kl(eval_env):
+    from prefgym.rollout import generate_rollout
+
+    policy = make_policy()
+    agent = SimpleNamespace(policy=policy, config=SimpleNamespace(temperature=0.5), blocked_token_ids=(5, 6),
+                            act=lambda env, prompts, seed: generate_rollout(
+                                policy, env, prompts=prompts, seed=seed, temperature=0.5, blocked_token_ids=(5, 6)))
+    out = evaluate_agent(agent, eval_env, policy, num_samples=8, seed=0, heldout=HELDOUT)["metrics"]
+    assert out["kl_to_base"] == pytest.approx(0.0, abs=1e-4)
+    plain = SimpleNamespace(policy=policy, act=agent.act)  # the base at T=1: the agent is far from it
+    assert evaluate_agent(plain, eval_env, policy, num_samples=8, seed=0, heldout=HELDOUT)["metrics"]["kl_to_base"] > 0.1
+
+
 def test_kl_and_perplexity_of_a_different_policy(eval_env):
     base, other = make_policy(0), make_policy(1)
     out = evaluate_agent(as_agent(other), eval_env, base, num_samples=8, seed=0, heldout=HELDOUT)["metrics"]
