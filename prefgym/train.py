@@ -272,7 +272,8 @@ def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None,
         # The base policy is sampled with the agent's decoding (temperature, blocked tokens).
         temperature = float(getattr(getattr(agent, "config", None), "temperature", 1.0))
         blocked = tuple(getattr(agent, "blocked_token_ids", ()))
-        base_agent = SimpleNamespace(policy=base, act=lambda e, prompts, seed: generate_rollout(
+        base_agent = SimpleNamespace(policy=base, config=SimpleNamespace(temperature=temperature),
+                                     blocked_token_ids=blocked, act=lambda e, prompts, seed: generate_rollout(
             base, e, temperature=temperature, blocked_token_ids=blocked, prompts=prompts, seed=seed))
         result["base"] = evaluate_agent(base_agent, env, base, num_samples=n, seed=seed, heldout=heldout)["metrics"]
     result["cost"]["device"] = str(next(agent.policy.parameters()).device)
