@@ -8,8 +8,9 @@ neither (GRPO, beta 0: TRL's default). Each configuration runs in its own proces
 the other; a worker reports the median step time after warm-up and its peak RSS.
 
 ``floor`` measures the compute floor of a one-epoch update in the same run: one HF
-``generate`` of the batch plus one forward/backward over prompt + completion. Each agent's
-"floor fraction" is floor / step time (1.0 = no overhead beyond that floor).
+``generate`` of the batch plus one forward/backward over prompt + completion, timed apart.
+A configuration with ``k`` update epochs has the floor ``generate + k * forward/backward``;
+its "floor fraction" is floor / step time (1.0 = no overhead beyond that floor).
 
 TRL is an optional dependency (``pip install 'prefgym[bench]'``; 1.12.0 is the last release
 with PPO, as ``trl.experimental.ppo``, which needs a reward *model* and a value model: the
@@ -90,19 +91,27 @@ def run_floor(args) -> dict:
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts[:BATCH], return_tensors="pt", padding=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
-    times = []
+    generate_s, update_s = [], []
     for _ in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         with torch.no_grad():
             out = model.generate(**enc, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=True,
                                  pad_token_id=tokenizer.pad_token_id)
+        t1 = time.perf_counter()
         mask = torch.ones_like(out)
         loss = model(input_ids=out, attention_mask=mask, labels=out).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        times.append(time.perf_counter() - t0)
-    return {"step_s": statistics.median(times[args.warmup:])}
+        generate_s.append(t1 - t0)
+        update_s.append(time.perf_counter() - t1)
+    gen, upd = statistics.median(generate_s[args.warmup:]), statistics.median(update_s[args.warmup:])
+    return {"step_s": gen + upd, "generate_s": gen, "update_s": upd}
+
+
+def epochs_of(name: str) -> int:
+    """Update epochs of a configuration (GRPO and the *_1epoch configs: 1; PPO: 4)."""
+    return 4 if name.endswith("_ppo") else 1
 
 
 def make_env(tokenizer, prompts):
@@ -225,11 +234,11 @@ def worker(args) -> None:
     if name == "floor":
         out = run_floor(args)
     elif name.startswith("ours_"):
-        out = run_ours(args, "grpo" if "grpo" in name else "ppo", 1 if name.endswith("1epoch") or "grpo" in name else 4)
+        out = run_ours(args, "grpo" if "grpo" in name else "ppo", epochs_of(name))
     elif name == "trl_grpo":
         out = run_trl_grpo(args)
     else:
-        out = run_trl_ppo(args, 1 if name.endswith("1epoch") else 4)
+        out = run_trl_ppo(args, epochs_of(name))
     out.update(name=name, samples_per_s=BATCH / out["step_s"], peak_rss_mb=peak_rss_mb(), steps=args.steps)
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -247,17 +256,27 @@ def run_config(name: str, args) -> dict:
     return {"name": name, "error": (proc.stderr or proc.stdout)[-2000:]}
 
 
+def floor_s(results: dict[str, dict], name: str) -> float | None:
+    """A configuration's compute floor: one ``generate`` plus one forward/backward per update epoch."""
+    floor = results.get("floor", {})
+    if "generate_s" not in floor:
+        return floor.get("step_s")
+    return floor["generate_s"] + epochs_of(name) * floor["update_s"]
+
+
 def table(results: dict[str, dict]) -> str:
-    floor = results.get("floor", {}).get("step_s")
-    lines = [f"{'config':<18}{'samples/s':>11}{'step s':>9}{'peak RSS MB':>13}{'floor frac':>12}{'vs TRL':>9}"]
+    lines = [f"{'config':<18}{'samples/s':>11}{'step s':>9}{'peak RSS MB':>13}{'RSS vs TRL':>11}"
+             f"{'floor frac':>12}{'vs TRL':>9}"]
     for name, r in results.items():
         if "error" in r:
             lines.append(f"{name:<18} ERROR: {r['error'].splitlines()[-1][:80] if r['error'] else '?'}")
             continue
+        floor = floor_s(results, name)
         frac = f"{floor / r['step_s']:.2f}" if floor and name != "floor" else ""
         rival = results.get(name.replace("ours_", "trl_"), {}) if name.startswith("ours_") else {}
         ratio = f"{r['samples_per_s'] / rival['samples_per_s']:.2f}x" if rival.get("samples_per_s") else ""
-        lines.append(f"{name:<18}{r['samples_per_s']:>11.1f}{r['step_s']:>9.2f}{r['peak_rss_mb']:>13.0f}"
+        rss = f"{r['peak_rss_mb'] / rival['peak_rss_mb']:.0%}" if rival.get("peak_rss_mb") else ""
+        lines.append(f"{name:<18}{r['samples_per_s']:>11.1f}{r['step_s']:>9.2f}{r['peak_rss_mb']:>13.0f}{rss:>11}"
                      f"{frac:>12}{ratio:>9}")
     return "\n".join(lines)
 
@@ -268,9 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per configuration (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads in every worker")
-    # 8 rows: measured 626 MB peak vs 755 MB at 16 with the same step time (GRPO, 1 thread); the
-    # (rows, 32, 8192) fp32 logits and their log-softmax and gradients dominate the working set.
-    parser.add_argument("--micro-batch", type=int, default=8,
+    # GRPO, 1 thread, measured: 16 rows 755 MB peak; 8 rows 630 MB at the same step time; 4 rows
+    # 586 MB, ~10% slower. The (rows, 32, 8192) fp32 logits, their log-softmax and gradients are
+    # most of the working set above the ~410 MB that torch + the model take before any step.
+    parser.add_argument("--micro-batch", type=int, default=4,
                         help="our agents' rows per forward/backward (gradient accumulation; same update)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
     default_trl = ROOT / ".venv-bench" / "bin" / "python"
