@@ -46,6 +46,7 @@ class GRPOConfig:
     temperature: float = 1.0  # sampling temperature
     top_k: int = 0
     top_p: float = 1.0
+    block_eos: bool = False  # never sample EOS (HF's min_new_tokens for the whole episode): no early exits
     seed: int = 0
     device: str = "auto"
     mixed_precision: bool = False
@@ -116,6 +117,8 @@ class GRPOAgent:
             self.ref_policy = copy.deepcopy(policy) if ref_policy is None else ref_policy.to(self.device)
             self.ref_policy.eval().requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.lr)
+        eos = getattr(policy.config, "eos_token_id", None)
+        self.blocked_token_ids: tuple[int, ...] = (int(eos),) if config.block_eos and eos is not None else ()
 
     def act(self, env: Any, *, prompts: list[str] | None = None, seed: int | None = None):
         """Sample completions for ``prompts`` (or the env's own draw) from the current policy."""
@@ -125,7 +128,7 @@ class GRPOAgent:
         c = self.config
         with AF.autocast(self.device, c.mixed_precision):
             return generate_rollout(self.policy, env, temperature=c.temperature, top_k=c.top_k, top_p=c.top_p,
-                                    prompts=prompts, seed=seed)
+                                    blocked_token_ids=self.blocked_token_ids, prompts=prompts, seed=seed)
 
     def learn(self, env: Any, iterations: int, callback: Any = None) -> "GRPOAgent":
         from prefgym.agent import learn
@@ -164,7 +167,8 @@ class GRPOAgent:
         batch["advantages"] = group_advantages(batch["scores"] * c.reward_scale, c.group_size, c.scale_rewards)
         if self.ref_policy is not None:
             with AF.autocast(self.device, c.mixed_precision):
-                batch["ref_logprobs"] = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size)
+                batch["ref_logprobs"] = AF.chunked_logprobs(self.ref_policy, batch, c.temperature, c.micro_batch_size,
+                                                            self.blocked_token_ids)
         stats = self._update(batch, seed, iteration)
         return rollout, {**rollout_metrics(rollout), **stats}
 
@@ -192,7 +196,8 @@ class GRPOAgent:
             weight = row_w if c.loss_type == "grpo" else token_w  # per-sequence mean vs token mean
             with AF.autocast(self.device, c.mixed_precision):
                 logprobs = AF.token_logprobs(self.policy, chunk["prompt_ids"], chunk["prompt_mask"], chunk["tokens"],
-                                             chunk["mask"], c.temperature)["logprobs"]  # (B, N)
+                                             chunk["mask"], c.temperature,
+                                             blocked_token_ids=self.blocked_token_ids)["logprobs"]  # (B, N)
                 # With one pass the "old" policy is the current one (ratio 1, as TRL does); with more,
                 # the sampling log-probs are the old policy's.
                 old = logprobs.detach() if c.num_iterations == 1 else chunk["sample_logprobs"]

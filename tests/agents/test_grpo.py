@@ -50,3 +50,13 @@ def test_grpo_without_kl_builds_no_reference(policy, toy_env):
     rollout, metrics = agent.train_step(toy_env(4), 0)
     assert rollout.prompts[0] == rollout.prompts[1] and rollout.prompts[2] == rollout.prompts[3]
     assert "kl/k3" not in metrics
+
+
+def test_grpo_block_eos_never_ends_early_and_the_kl_starts_at_zero(policy, toy_env):
+    agent = GRPOAgent(GRPOConfig(batch_size=8, group_size=4, beta=0.04, block_eos=True, device="cpu"), policy)
+    rollout, metrics = agent.train_step(toy_env(8), 0)
+    eos = policy.config.eos_token_id
+    assert agent.blocked_token_ids == (eos,)
+    assert bool((rollout.lengths == 8).all()) and not bool((rollout.tokens == eos).any())
+    # The reference renormalises without EOS as the sampler did: policy == reference, KL 0.
+    assert abs(metrics["kl/k3"]) < 1e-6
