@@ -129,7 +129,7 @@ BUILTIN_ENVS["prefgym/Sentiment-Learned-v0"] = {
 DEFAULT_POLICIES: dict[str, str] = {
     "prefgym/PEP8-v0": "prefgym/tiny-code",
     "prefgym/PEP8-v1": "prefgym/tiny-code",
-    "prefgym/PEP8-v2": "prefgym/tiny-code",
+    "prefgym/PEP8-v2": "prefgym/tiny-code-v2",
     "prefgym/PEP8-Learned-v0": "prefgym/tiny-code",
     "prefgym/PEP8-Learned-v1": "prefgym/tiny-code",
     "prefgym/Sentiment-Learned-v0": "prefgym/tiny-prose",
