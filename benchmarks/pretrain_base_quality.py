@@ -1,13 +1,13 @@
 """Is the shipped base code model recognisably Python? ``ast.parse`` pass rate vs a random init.
 
 Samples unconditional completions and completions of held-out ``def name(args):`` signatures
-from ``prefgym/tiny-code`` and from a random-init model of the same size (gpt2-5m preset),
+from the shipped base models (``prefgym/tiny-code-v2``, ``prefgym/tiny-code``) and from a random-init model of the same size (gpt2-5m preset),
 trims each to complete lines, and counts how many parse (with at least one completed line) and
 how many are valid prefixes (Python's incomplete-input test: cut inside an open block, bracket or
 string is fine, a syntax error is not).
 Also reports PEP8 violations/char and distinct-2.
 
-    $ python benchmarks/pretrain_base_quality.py --n 64 --json outputs/base_quality.json
+    $ python benchmarks/pretrain_base_quality.py --n 64 --json benchmarks/results/base_quality.json
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from prefgym.utils.torch_threads import configure_threads
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="prefgym/tiny-code")
+    parser.add_argument("--models", default="prefgym/tiny-code-v2,prefgym/tiny-code",
+                        help="comma-separated base models to compare with a random init")
     parser.add_argument("--n", type=int, default=64, help="samples per scenario")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--json", default=None)
@@ -44,10 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_threads()
     tokenizer, scorer = load_tokenizer("prefgym/bpe-8k"), PEP8Scorer()
     prompts = stdlib_function_prompts()["eval"]
-    rows = {
-        args.model: evaluate(load_policy(args.model), tokenizer, scorer, prompts, args.n, args.max_new_tokens),
-        "random-init gpt2-5m": evaluate(build_policy(), tokenizer, scorer, prompts, args.n, args.max_new_tokens),
-    }
+    rows = {name: evaluate(load_policy(name), tokenizer, scorer, prompts, args.n, args.max_new_tokens)
+            for name in args.models.split(",")}
+    rows["random-init gpt2-5m"] = evaluate(build_policy(), tokenizer, scorer, prompts, args.n, args.max_new_tokens)
     print(f"{'model':<22} {'scenario':<14} {'ast.parse':>9} {'valid prefix':>12} {'viol/char':>9} {'distinct-2':>10}")
     for name, row in rows.items():
         for scen in ("unconditional", "prompted"):
