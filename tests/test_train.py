@@ -57,7 +57,7 @@ def test_debug_toy_runs_every_agent_end_to_end(agent, tmp_path):
 
 
 def test_debug_fast_on_the_default_env_and_policy_is_under_a_minute(tmp_path):
-    """debug=fast: the default env (PEP8) and base policy (prefgym/tiny-code), end to end.
+    """debug=fast: the default env (PEP8-v2) and base policy (prefgym/tiny-code-v2), end to end.
 
     Timed in CPU seconds of this process: wall time on a shared CI machine measures the neighbours.
     """
