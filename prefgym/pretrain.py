@@ -18,7 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+from prefgym.utils.config import conf_dir
+
+CONF_DIR = conf_dir()
 # Top-level keys that never change a run's result, so resuming may change them.
 NOT_PART_OF_RUN = ("resume", "num_threads", "eval", "export", "report", "run_dir", "argv")
 

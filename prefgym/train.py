@@ -28,8 +28,9 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-# conf/ sits beside the package in a checkout (editable install); PREFGYM_CONF_DIR points elsewhere.
-CONF_DIR = Path(os.environ.get("PREFGYM_CONF_DIR") or Path(__file__).resolve().parents[1] / "conf")
+from prefgym.utils.config import conf_dir
+
+CONF_DIR = conf_dir()
 PACKAGES = ("prefgym", "torch", "transformers", "gymnasium", "numpy", "hydra-core", "omegaconf", "wandb",
             "tokenizers", "safetensors", "stable-baselines3", "pycodestyle")
 

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "reward"
+from prefgym.utils.config import conf_dir
+
+CONF_DIR = conf_dir() / "reward"
 USAGE = """usage: prefgym reward <command> [args...]
 
 commands:

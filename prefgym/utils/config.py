@@ -8,7 +8,18 @@ Example:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
+
+
+def conf_dir() -> Path:
+    """The Hydra config root: ``$PREFGYM_CONF_DIR``, else the ``conf/`` shipped inside the package.
+
+    In a checkout ``prefgym/conf`` is a link to the repository's top-level ``conf/`` (so an
+    editable install reads the files you edit); a wheel holds a copy. The path is resolved.
+    """
+    return Path(os.environ.get("PREFGYM_CONF_DIR") or Path(__file__).resolve().parents[1] / "conf").resolve()
 
 
 def instantiate(spec: Any, **kwargs: Any) -> Any:
