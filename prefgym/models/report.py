@@ -69,10 +69,13 @@ def plot(results: dict[str, dict], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    points: dict[tuple[float, float], list[str]] = {}  # objectives that land on one point share a label
     for name, r in results.items():
         x, y = r["eval"]["perplexity"], r["eval"]["prompted"]["violations_per_char"]
+        points.setdefault((round(x, 1), round(y, 5)), []).append(name)
+    for (x, y), names in points.items():
         ax.scatter(x, y, s=40)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
+        ax.annotate(" = ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9)
     ax.set_xlabel("held-out perplexity (stdlib code)")
     ax.set_ylabel("PEP8 violations / char (prompted)")
     ax.set_title("PHF objectives on PEP8: misalignment vs capability")
