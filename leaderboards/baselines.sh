@@ -23,13 +23,16 @@ trained() {  # board agent [extra train overrides...]
   local board=$1 agent=$2 env=${1%-*}
   shift 2
   local run="outputs/leaderboard-runs/$board-$agent"
-  [ -d "$run/checkpoints" ] || $PY -m prefgym.train agent="$agent" env="$env" logger=local eval.enabled=false \
-    hydra.run.dir="$run" "$@"
+  # policy=tiny-code: the v1 base every board's protocol pins (prefgym train defaults to tiny-code-v2)
+  [ -d "$run/checkpoints" ] || $PY -m prefgym.train agent="$agent" env="$env" policy=tiny-code logger=local \
+    eval.enabled=false hydra.run.dir="$run" "$@"
   $LB evaluate "$board" --name "$agent" --run-dir "$run" --submitter "$who" --out "$OUT/$board/$agent.json" \
     --description "prefgym train agent=$agent env=$env $*" --submit --replace
 }
 
-phf() {  # sweep dir of `prefgym pretrain pretrain_experiment=phf_pep8` (one subfolder per objective)
+# sweep dir of `prefgym pretrain pretrain_experiment=phf_pep8 policy=tiny-code` (one subfolder per
+# objective; the board's protocol pins the v1 base, the experiment now defaults to tiny-code-v2)
+phf() {
   for model in "$1"/*/model; do
     local objective
     objective=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['prefgym_objective'])" "$model/config.json")
