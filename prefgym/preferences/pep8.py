@@ -293,8 +293,8 @@ class PEP8Scorer(Scorer):
         unfinished_violation: a completion that ends inside brackets or a string counts one
             violation (E901 "EOF in multi-line ..."). pycodestyle stops at that error, so
             without this, text after an unclosed triple quote or bracket is never checked and an RL
-            policy learns to open a docstring and leave it open (measured: 4/4 samples
-            by iteration 25 of the PEP8-v2 main job).
+            policy learns to open a docstring and leave it open (measured: 4/4 samples by
+            iteration 25 of a PPO run on PEP8-v2's prompts without this rule).
         prefix_min_chars: denominator floor of :meth:`prefix_score`, the potential of an env's
             dense ``segment`` rewards (see there).
 
@@ -345,8 +345,10 @@ class PEP8Scorer(Scorer):
         completion's short first line from costing as much as a whole completion's worth
         (1/20 chars vs ~1/150), to be refunded by the next clean line: with the floor, each
         line's reward is about its own violations. No empty-body rule: a body that has only
-        begun is not empty. An env's last reward is ``score - prefix_score(last segment)``,
-        so a completion's rewards still sum to :meth:`score`.
+        begun is not empty. With ``unfinished_violation``, a line that leaves a bracket or
+        docstring open costs one violation until the line that closes it refunds it. An env's
+        last reward is ``score - prefix_score(last segment)``, so a completion's rewards still
+        sum to :meth:`score`.
 
         Example:
             >>> PEP8Scorer(prefix_min_chars=100).prefix_score(["def f(a):"], ["\\n    return (a,b)\\n"]).tolist()
