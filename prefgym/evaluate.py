@@ -91,7 +91,7 @@ def sample_metrics(agent: Any, env: Any, base_policy: Any, num_samples: int, see
         scores.append(rollout.scores.double().numpy())
         for key, values in _numeric_parts(rollout.infos).items():
             parts.setdefault(key, []).append(values)
-        a, b = _kl_per_sequence(rollout.logprobs, base_policy, rollout, *_sampling_of(agent))
+        a, b = _kl_per_sequence(rollout.logprobs, base_policy, rollout, *sampling_of(agent))
         kl1.append(a.double().numpy())
         kl3.append(b.double().numpy())
         completions += rollout.completions
@@ -193,10 +193,17 @@ def cli(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sampling_of(agent: Any) -> tuple[float, tuple[int, ...]]:
-    # The base policy is the base model sampled as the agent samples (its iteration 0): same
-    # temperature, same blocked tokens. Against the raw model, a T=0.7 agent would sit ~10 nats
-    # from its own starting point.
+def sampling_of(agent: Any) -> tuple[float, tuple[int, ...]]:
+    """How ``agent`` samples: ``(temperature, blocked token ids)``; (1.0, ()) when it does not say.
+
+    The base policy is the base model sampled the same way (the agent's iteration 0): against the
+    raw model, a T=0.7 agent would sit ~10 nats from its own starting point.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> sampling_of(SimpleNamespace(config=SimpleNamespace(temperature=0.7), blocked_token_ids=(0,)))
+        (0.7, (0,))
+    """
     temperature = float(getattr(getattr(agent, "config", None), "temperature", 1.0) or 1.0)
     return temperature, tuple(getattr(agent, "blocked_token_ids", ()) or ())
 

@@ -242,7 +242,7 @@ def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None,
     from types import SimpleNamespace
 
     from prefgym.checkpoint import latest_checkpoint, load_checkpoint
-    from prefgym.evaluate import DIRECTIONS, SCHEMA, checksum, env_spec_of, evaluate_agent
+    from prefgym.evaluate import DIRECTIONS, SCHEMA, checksum, env_spec_of, evaluate_agent, sampling_of
     from prefgym.rollout import generate_rollout
     from prefgym.utils.io import atomic_write_json
 
@@ -271,8 +271,7 @@ def evaluate_run(cfg: DictConfig, run_dir: str | os.PathLike, agent: Any = None,
         result["metrics"]["kl_to_base_best_of_n_bound"] = log(k) - (k - 1) / k
     if cfg.eval.baseline:
         # The base policy is sampled with the agent's decoding (temperature, blocked tokens).
-        temperature = float(getattr(getattr(agent, "config", None), "temperature", 1.0))
-        blocked = tuple(getattr(agent, "blocked_token_ids", ()))
+        temperature, blocked = sampling_of(agent)
         base_agent = SimpleNamespace(policy=base, config=SimpleNamespace(temperature=temperature),
                                      blocked_token_ids=blocked, act=lambda e, prompts, seed: generate_rollout(
             base, e, temperature=temperature, blocked_token_ids=blocked, prompts=prompts, seed=seed))

@@ -42,24 +42,6 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
         stop_strings=CODE_STOPS,
         segment_delimiter="\n",
     ),
-    # v2: as v1, but each prompt ends at its colon (``def f(a):``, no newline). prefgym/bpe-8k
-    # merges a newline with the next line's indentation, so after v0/v1's ``def f(a):\n`` the
-    # base model continues at column 0 (E112 "expected an indented block" was the commonest
-    # violation of its samples); here it writes ``"\n   "`` + ``" return"`` as in training text.
-    # A completion that ends inside brackets or a string counts one violation: pycodestyle stops
-    # there, and text after an unclosed docstring would go unchecked (RL finds that at once).
-    # Dense segment rewards (reward_mode="segment") charge each line about its own violations
-    # (PEP8Scorer.prefix_score with a 128-char floor; v0/v1 divide by the prefix's length).
-    "prefgym/PEP8-v2": dict(
-        tokenizer=CODE_TOKENIZER,
-        prompts={"_target_": "prefgym.data.prompts.stdlib_function_prompts", "newline": False},
-        preference={"_target_": "prefgym.preferences.PEP8Scorer", "empty_body_violation": True,
-                    "unfinished_violation": True, "prefix_min_chars": 128},
-        max_prompt_tokens=64,
-        max_new_tokens=64,
-        stop_strings=CODE_STOPS,
-        segment_delimiter="\n",
-    ),
     "prefgym/Sentiment-v0": dict(
         tokenizer=CODE_TOKENIZER,
         prompts={"_target_": "prefgym.data.prompts.prose_prompts"},
@@ -104,6 +86,21 @@ BUILTIN_ENVS: dict[str, dict[str, Any]] = {
     ),
 }
 
+
+# v2: as v1, but each prompt ends at its colon (``def f(a):``, no newline). prefgym/bpe-8k
+# merges a newline with the next line's indentation, so after v0/v1's ``def f(a):\n`` the
+# base model continues at column 0 (E112 "expected an indented block" was the commonest
+# violation of its samples); here it writes ``"\n   "`` + ``" return"`` as in training text.
+# A completion that ends inside brackets or a string counts one violation: pycodestyle stops
+# there, and text after an unclosed docstring would go unchecked (RL finds that at once).
+# Dense segment rewards (reward_mode="segment") charge each line about its own violations
+# (PEP8Scorer.prefix_score with a 128-char floor; v0/v1 divide by the prefix's length).
+BUILTIN_ENVS["prefgym/PEP8-v2"] = {
+    **BUILTIN_ENVS["prefgym/PEP8-v1"],
+    "prompts": {"_target_": "prefgym.data.prompts.stdlib_function_prompts", "newline": False},
+    "preference": {"_target_": "prefgym.preferences.PEP8Scorer", "empty_body_violation": True,
+                   "unfinished_violation": True, "prefix_min_chars": 128},
+}
 
 # Learned-reward variants (prefgym.reward): the reward is a shipped Bradley-Terry reward model
 # (recipe command and sha256 in its reward_config.json); the simulated scorer stays as the
