@@ -310,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"batch": BATCH, "prompt_tokens": PROMPT_TOKENS, "new_tokens": NEW_TOKENS, "group": GROUP,
                 "threads": args.threads, "steps": args.steps, "warmup": args.warmup, "micro_batch": args.micro_batch,
                 "model": "GPT-2 4x256, vocab 8192, random init, fp32", "reward": f"TargetCharScorer({TARGET!r})"}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"settings": meta, "results": results}, indent=2) + "\n")
+        from prefgym.utils.io import atomic_write_json  # a crash mid-write never leaves half a file
+
+        atomic_write_json(args.json, {"settings": meta, "results": results})
     return 0
 
 
